@@ -1,0 +1,88 @@
+# wazo.maintenance_mode — every entry point. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+LAB_NAME ?= wmm
+LAB_DIR ?= $(if $(filter wmm,$(LAB_NAME)),.lab,.lab-$(LAB_NAME))
+export LAB_NAME LAB_DIR
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+COLL_LINK := .collections/ansible_collections/wazo/maintenance_mode
+
+.PHONY: help venv host image lab-up lab-down lab-status standin lint ansible-lint sanity unit kamailio-tests \
+        molecule test demo build clean
+
+help:
+	@echo "make test      lint + sanity + unit tests + real-Kamailio tests + molecule scenarios (what CI runs)"
+	@echo "make demo      lab up, setup.yml, upgrade.yml under SIP load, result"
+	@echo "make lab-up    three-host lab (proxy, primary, secondary), writes $(LAB_DIR)/inventory.yml"
+	@echo "make lab-down  remove the lab"
+
+# --- the machine -------------------------------------------------------------------------------
+$(VENV)/.stamp: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip 2>/dev/null
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/ansible --version >/dev/null
+	touch $@
+
+$(COLL_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+venv: $(VENV)/.stamp $(COLL_LINK)
+
+host:
+	lab/host-setup.sh
+
+.cache/image: lab/build-image.sh | host
+	mkdir -p .cache
+	lab/build-image.sh > $@.tmp && mv $@.tmp $@
+
+image: host .cache/image
+
+# --- the lab -----------------------------------------------------------------------------------
+lab-up: venv image
+	lab/lab.sh up "$$(cat .cache/image)"
+	$(MAKE) --no-print-directory standin
+
+standin: venv
+	@if [ -f tests/lab/standin.yml ]; then \
+	  $(BIN)/ansible-playbook -i $(LAB_DIR)/inventory.yml tests/lab/standin.yml; fi
+
+lab-down:
+	lab/lab.sh down
+
+lab-status:
+	lab/lab.sh status
+
+# --- checks ------------------------------------------------------------------------------------
+ansible-lint: venv
+	$(BIN)/ansible-lint --offline -q
+
+sanity: venv
+	tests/sanity.sh
+
+lint: ansible-lint sanity
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+kamailio-tests: venv host
+	$(BIN)/pytest -q tests/kamailio
+
+molecule: venv lab-up
+	tests/molecule.sh
+
+test: lint unit kamailio-tests molecule
+
+demo: venv lab-up
+	tests/demo.sh
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path .build
+
+clean: lab-down
+	rm -rf .build .cache .collections $(VENV)
