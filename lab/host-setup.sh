@@ -3,7 +3,7 @@
 # (see ../shared/reference/lab-recipe.md). Idempotent; safe to run on every `make`.
 set -euo pipefail
 
-PACKAGES=(podman netavark aardvark-dns debootstrap sip-tester rsync make git python3-venv
+PACKAGES=(podman netavark aardvark-dns iptables debootstrap sip-tester rsync make git python3-venv
           kamailio kamailio-extra-modules tcpdump)
 
 die() { echo "host-setup: $*" >&2; exit 1; }
@@ -42,7 +42,7 @@ if ! grep -qF "$want" "$conf" 2>/dev/null; then
 fi
 
 # Fix 2: cgroup v1 hybrid, the cgroup2 mount still owns hugetlb: give it a v1 hierarchy.
-if [ -s /sys/fs/cgroup/unified/cgroup.controllers ]; then
+if grep -q . /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
   mkdir -p /sys/fs/cgroup/hugetlb
   mountpoint -q /sys/fs/cgroup/hugetlb || mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb \
     || die "cannot mount the hugetlb cgroup hierarchy (see lab-recipe.md, fix 2)"
