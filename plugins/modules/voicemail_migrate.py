@@ -1,0 +1,547 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: voicemail_migrate
+short_description: Move a voicemail tree onto a shared directory without losing or overwriting a message
+version_added: 0.1.0
+description:
+  - Copies every file of the local voicemail tree O(src) into O(dest) (the shared directory, typically
+    the NFS share mounted at a staging point), verifies every copied file by SHA-256, and only then
+    renames O(src) to O(backup) and recreates O(src) as an empty directory (the mount point).
+  - B(Never overwrites.) A file of O(dest) with the same relative path and the same content is kept
+    (the two stacks of a Wazo HA pair usually hold copies of the same messages: they are merged). A file
+    with the same relative path and a different content is a conflict: before anything is written, every
+    conflict is listed and the module fails, naming the files and their checksums. A conflict that appears
+    while copying (the other stack writing the same name at the same time) stops the run.
+  - B(Atomic per file.) Each file is written to a temporary name in its destination directory, flushed,
+    read back and checked, then published with a hard link (which fails instead of replacing an existing
+    name). An interrupted run leaves at most temporary files, named after this host, that the next run
+    removes.
+  - B(Resumable.) A rerun skips the files already present with the same content and continues. If a run
+    was interrupted after the rename, O(backup) (without the completion marker) is a source too.
+  - B(No-op when done.) Once O(src) has been renamed, a marker C(.wazo-mm-migrated) is written in
+    O(backup); later runs only look at O(src) (new messages written locally since then), never copy the
+    old tree again, so messages deleted from the share are not resurrected.
+  - Owner, group, mode and modification time of files, directories and symbolic links are preserved.
+author:
+  - wazo.maintenance_mode contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports the files that would be copied and the conflicts; writes nothing.
+  diff_mode:
+    support: full
+    description: The diff lists the files that would be added to O(dest).
+options:
+  src:
+    description:
+      - The local voicemail tree, for example C(/var/spool/asterisk/voicemail). Must not be a mount point
+        (if the share is already mounted there, the migration is over).
+    type: path
+    required: true
+  dest:
+    description:
+      - The shared directory to copy into. Must exist (mount the share first).
+    type: path
+    required: true
+  backup:
+    description:
+      - Where O(src) is renamed after every file has been verified, for example
+        C(/var/spool/asterisk/voicemail_old). Must be on the same file system as O(src). Kept, never deleted.
+    type: path
+    required: true
+  finalize:
+    description:
+      - Rename O(src) to O(backup) (or move its files into an existing O(backup)) and recreate O(src) empty
+        once every file is verified. With V(false), only copy and verify.
+    type: bool
+    default: true
+notes:
+  - For tests only, the environment variable E(WAZO_MM_MIGRATE_FAIL_AFTER)=N makes the module fail after
+    publishing N files, to prove an interrupted run loses nothing and resumes.
+  - The checksum is SHA-256; every file is read twice on the destination side (after writing and in the
+    final verification).
+'''
+
+EXAMPLES = r'''
+- name: Copy the voicemail tree onto the share mounted at a staging point, verify, then rename it
+  wazo.maintenance_mode.voicemail_migrate:
+    src: /var/spool/asterisk/voicemail
+    dest: /var/lib/wazo-maintenance/voicemail-staging
+    backup: /var/spool/asterisk/voicemail_old
+'''
+
+RETURN = r'''
+copied:
+  description: Number of files written to O(dest) by this run.
+  returned: always
+  type: int
+present:
+  description: Number of files already present in O(dest) with the same content (skipped).
+  returned: always
+  type: int
+verified:
+  description: Number of source files whose copy in O(dest) was checked by SHA-256 (0 in check mode).
+  returned: always
+  type: int
+total:
+  description: Number of files (and symbolic links) found in the sources.
+  returned: always
+  type: int
+bytes_copied:
+  description: Bytes written by this run.
+  returned: always
+  type: int
+copied_files:
+  description: Relative paths copied (or, in check mode, to copy), at most 200 listed.
+  returned: always
+  type: list
+  elements: str
+conflicts:
+  description: The conflicting relative paths with both checksums (the module fails when not empty).
+  returned: always
+  type: list
+  elements: dict
+sources:
+  description: The source trees used by this run.
+  returned: always
+  type: list
+  elements: str
+finalized:
+  description: Whether O(src) was renamed (or emptied into O(backup)) by this run.
+  returned: always
+  type: bool
+'''
+
+import errno
+import hashlib
+import json
+import os
+import socket
+import stat
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+MARKER = '.wazo-mm-migrated'
+TMP_PREFIX = '.wazo-mm-tmp.'
+LIST_LIMIT = 200
+CHUNK = 1024 * 1024
+
+
+class Conflict(Exception):
+    pass
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as fh:
+        while True:
+            block = fh.read(CHUNK)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def entry_digest(path, st):
+    """A comparable identity of a file or symlink: ('file', sha256) or ('link', target)."""
+    if stat.S_ISLNK(st.st_mode):
+        return ('link', os.readlink(path))
+    return ('file', sha256_file(path))
+
+
+def walk_tree(root, skip_names=()):
+    """Return (dirs, entries): relative dirs (parents first) and {relpath: lstat} of files and symlinks."""
+    dirs, entries, others = [], {}, []
+    for cur, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(cur, root)
+        for d in list(dirnames):
+            full = os.path.join(cur, d)
+            st = os.lstat(full)
+            rel = os.path.normpath(os.path.join(rel_dir, d))
+            if stat.S_ISLNK(st.st_mode):
+                # os.walk does not follow symlinks to directories: keep the link itself.
+                entries[rel] = st
+                dirnames.remove(d)
+            else:
+                dirs.append(rel)
+        for f in sorted(filenames):
+            if rel_dir == '.' and f in skip_names:
+                continue
+            if f.startswith(TMP_PREFIX):
+                continue
+            full = os.path.join(cur, f)
+            st = os.lstat(full)
+            rel = os.path.normpath(os.path.join(rel_dir, f))
+            if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                entries[rel] = st
+            else:
+                others.append(rel)
+    return dirs, entries, others
+
+
+def apply_attrs(path, st, is_link=False):
+    if is_link:
+        os.lchown(path, st.st_uid, st.st_gid)
+        return
+    os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, stat.S_IMODE(st.st_mode))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+class Migration(object):
+    def __init__(self, module):
+        self.module = module
+        p = module.params
+        self.src = os.path.normpath(p['src'])
+        self.dest = os.path.normpath(p['dest'])
+        self.backup = os.path.normpath(p['backup'])
+        self.finalize = p['finalize']
+        self.check = module.check_mode
+        self.tag = socket.gethostname().replace('/', '_')
+        self.fail_after = int(os.environ.get('WAZO_MM_MIGRATE_FAIL_AFTER', '0') or 0)
+        self.result = dict(changed=False, copied=0, present=0, verified=0, total=0, bytes_copied=0,
+                           copied_files=[], conflicts=[], sources=[], finalized=False, warnings_list=[])
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def fail(self, msg, **extra):
+        res = dict(self.result)
+        res.pop('warnings_list', None)
+        res.update(extra)
+        self.module.fail_json(msg=msg, **res)
+
+    def note_copied(self, rel, size):
+        self.result['copied'] += 1
+        self.result['bytes_copied'] += size
+        self.result['changed'] = True
+        if len(self.result['copied_files']) < LIST_LIMIT:
+            self.result['copied_files'].append(rel)
+
+    def conflict_msg(self, conflicts):
+        lines = ['%s: %s has %s, %s has %s' % (c['path'], c['source'], c['source_digest'], c['other'],
+                                               c['other_digest']) for c in conflicts[:50]]
+        more = '' if len(conflicts) <= 50 else ' (and %d more)' % (len(conflicts) - 50)
+        return ('voicemail migration stopped: %d file(s) exist with the same name and a different content; '
+                'nothing was overwritten. Resolve them (keep one version, rename the other to a free '
+                'msgNNNN number) and rerun: %s%s' % (len(conflicts), '; '.join(lines), more))
+
+    # --- phases --------------------------------------------------------------------------------
+    def preflight(self):
+        if not os.path.isdir(self.dest):
+            self.fail('dest %s does not exist or is not a directory: mount the share first' % self.dest)
+        if os.path.lexists(self.src):
+            if not os.path.isdir(self.src) or os.path.islink(self.src):
+                self.fail('src %s is not a directory' % self.src)
+            if os.path.ismount(self.src):
+                self.fail('src %s is a mount point: the share is already mounted there' % self.src)
+            if os.path.samefile(self.src, self.dest):
+                self.fail('src %s and dest %s are the same directory' % (self.src, self.dest))
+        if os.path.lexists(self.backup) and not os.path.isdir(self.backup):
+            self.fail('backup %s exists and is not a directory' % self.backup)
+
+    def sources(self):
+        srcs = []
+        backup_done = os.path.exists(os.path.join(self.backup, MARKER))
+        if os.path.isdir(self.backup) and not backup_done:
+            srcs.append(self.backup)  # interrupted after the rename: the old tree is still to be copied
+        if os.path.isdir(self.src):
+            srcs.append(self.src)
+        self.result['sources'] = srcs
+        return srcs
+
+    def cleanup_tmp(self):
+        """Remove this host's temporary files left by an interrupted run."""
+        removed = 0
+        mine = TMP_PREFIX + self.tag + '.'
+        for cur, _dirs, files in os.walk(self.dest):
+            for f in files:
+                if f.startswith(mine):
+                    if not self.check:
+                        os.unlink(os.path.join(cur, f))
+                    removed += 1
+        return removed
+
+    def plan(self, srcs):
+        """Merge the sources; return (dirs {rel: (root, st)}, entries {rel: (root, st, digest)}, conflicts)."""
+        dirs, entries, conflicts = {}, {}, []
+        for root in srcs:
+            d, e, others = walk_tree(root, skip_names=(MARKER,))
+            for rel in others:
+                self.result['warnings_list'].append('skipped %s: not a regular file' % os.path.join(root, rel))
+            for rel in d:
+                dirs.setdefault(rel, (root, os.lstat(os.path.join(root, rel))))
+            for rel, st in e.items():
+                full = os.path.join(root, rel)
+                dig = entry_digest(full, st)
+                if rel in entries:
+                    other_root, _ost, other_dig = entries[rel]
+                    if other_dig != dig:
+                        conflicts.append(dict(path=rel, source=full, source_digest=':'.join(dig),
+                                              other=os.path.join(other_root, rel),
+                                              other_digest=':'.join(other_dig)))
+                    continue
+                entries[rel] = (root, st, dig)
+        return dirs, entries, conflicts
+
+    def compare_dest(self, entries):
+        """Return (to_copy [rel], conflicts) against what dest holds now."""
+        to_copy, conflicts = [], []
+        for rel in sorted(entries):
+            root, st, dig = entries[rel]
+            target = os.path.join(self.dest, rel)
+            try:
+                dst = os.lstat(target)
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    to_copy.append(rel)
+                    continue
+                raise
+            if stat.S_ISDIR(dst.st_mode):
+                ddig = ('directory', '')
+            elif dig[0] == 'file' and stat.S_ISREG(dst.st_mode) and dst.st_size != st.st_size:
+                ddig = ('file', 'size %d' % dst.st_size)
+            else:
+                ddig = entry_digest(target, dst)
+            if ddig == dig:
+                self.result['present'] += 1
+            else:
+                conflicts.append(dict(path=rel, source=os.path.join(root, rel), source_digest=':'.join(dig),
+                                      other=target, other_digest=':'.join(ddig)))
+        return to_copy, conflicts
+
+    def ensure_dirs(self, dirs, rels):
+        needed = set()
+        for rel in list(dirs) + [os.path.dirname(r) for r in rels]:
+            while rel and rel != '.':
+                needed.add(rel)
+                rel = os.path.dirname(rel)
+        for rel in sorted(needed, key=lambda r: (r.count(os.sep), r)):
+            target = os.path.join(self.dest, rel)
+            if os.path.isdir(target):
+                continue
+            if os.path.lexists(target):
+                self.fail('cannot create directory %s: a file is in the way' % target)
+            self.result['changed'] = True
+            if self.check:
+                continue
+            os.mkdir(target)
+            st = dirs[rel][1] if rel in dirs else os.lstat(self.dest)
+            apply_attrs(target, st)
+
+    def ensure_dest_root(self):
+        """An empty share root takes the owner and mode of the local tree (asterisk must write there)."""
+        if not os.path.isdir(self.src):
+            return
+        sst, dst = os.stat(self.src), os.stat(self.dest)
+        same = (sst.st_uid, sst.st_gid, stat.S_IMODE(sst.st_mode)) == (dst.st_uid, dst.st_gid, stat.S_IMODE(dst.st_mode))
+        if same:
+            return
+        leftovers = [n for n in os.listdir(self.dest) if not n.startswith(TMP_PREFIX)]
+        if leftovers:
+            if sst.st_uid != dst.st_uid:
+                self.result['warnings_list'].append(
+                    'the share root %s is owned by uid %d, the local tree by uid %d: left unchanged'
+                    % (self.dest, dst.st_uid, sst.st_uid))
+            return
+        self.result['changed'] = True
+        if not self.check:
+            os.chown(self.dest, sst.st_uid, sst.st_gid)
+            os.chmod(self.dest, stat.S_IMODE(sst.st_mode))
+
+    def publish(self, tmp, target):
+        """Give tmp the name target without ever replacing an existing name. Return True if published."""
+        try:
+            os.link(tmp, target)
+        except OSError as e:
+            if e.errno == errno.EEXIST:
+                return False
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            # No hard links on this file system: check then rename (not atomic against another writer).
+            if os.path.lexists(target):
+                return False
+            os.rename(tmp, target)
+            return True
+        os.unlink(tmp)
+        return True
+
+    def copy_one(self, rel, root, st, dig):
+        srcp = os.path.join(root, rel)
+        target = os.path.join(self.dest, rel)
+        tmp = os.path.join(os.path.dirname(target), TMP_PREFIX + self.tag + '.' + os.path.basename(rel))
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        if dig[0] == 'link':
+            os.symlink(dig[1], tmp)
+            apply_attrs(tmp, st, is_link=True)
+            size = 0
+        else:
+            h = hashlib.sha256()
+            size = 0
+            with open(srcp, 'rb') as fin:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, 'wb') as fout:
+                    while True:
+                        block = fin.read(CHUNK)
+                        if not block:
+                            break
+                        h.update(block)
+                        fout.write(block)
+                        size += len(block)
+                    fout.flush()
+                    os.fsync(fout.fileno())
+            if h.hexdigest() != dig[1]:
+                os.unlink(tmp)
+                self.fail('%s changed while it was being copied (sha256 %s, then %s): rerun the migration'
+                          % (srcp, dig[1], h.hexdigest()))
+            back = sha256_file(tmp)
+            if back != dig[1]:
+                os.unlink(tmp)
+                self.fail('the copy of %s reads back with sha256 %s instead of %s: nothing was published'
+                          % (srcp, back, dig[1]))
+            apply_attrs(tmp, st)
+        if not self.publish(tmp, target):
+            # Someone (the other stack) created the name meanwhile: same content is fine, else stop.
+            other = entry_digest(target, os.lstat(target))
+            os.unlink(tmp)
+            if other != dig:
+                c = dict(path=rel, source=srcp, source_digest=':'.join(dig), other=target,
+                         other_digest=':'.join(other))
+                self.result['conflicts'].append(c)
+                self.fail(self.conflict_msg([c]))
+            self.result['present'] += 1
+            return
+        self.note_copied(rel, size)
+        if self.fail_after and self.result['copied'] >= self.fail_after:
+            self.fail('injected failure after %d files (WAZO_MM_MIGRATE_FAIL_AFTER)' % self.result['copied'])
+
+    def verify(self, entries):
+        bad = []
+        for rel in sorted(entries):
+            root, st, dig = entries[rel]
+            srcp, target = os.path.join(root, rel), os.path.join(self.dest, rel)
+            now = entry_digest(srcp, os.lstat(srcp))
+            try:
+                there = entry_digest(target, os.lstat(target))
+            except OSError:
+                there = ('missing', '')
+            if now != there:
+                bad.append('%s (source %s, share %s)' % (rel, ':'.join(now), ':'.join(there)))
+            else:
+                self.result['verified'] += 1
+        if bad:
+            self.fail('verification failed, %s was NOT renamed; rerun the migration: %s'
+                      % (self.src, '; '.join(bad[:50])))
+
+    def do_finalize(self):
+        if not os.path.isdir(self.src):
+            if os.path.isdir(self.backup) and not self.check:
+                self.write_marker()
+            return
+        sst = os.lstat(self.src)
+        if not os.path.exists(self.backup):
+            self.result['changed'] = self.result['finalized'] = True
+            if self.check:
+                return
+            os.rename(self.src, self.backup)
+            self.write_marker()
+            os.mkdir(self.src)
+            apply_attrs(self.src, sst)
+            return
+        # The backup exists (earlier run): move src's content into it, keeping src itself.
+        dirs, entries, _others = walk_tree(self.src)
+        if not entries and not dirs:
+            if not self.check:
+                self.write_marker()
+            return
+        self.result['changed'] = self.result['finalized'] = True
+        if self.check:
+            return
+        for rel in dirs:
+            target = os.path.join(self.backup, rel)
+            if not os.path.isdir(target):
+                os.mkdir(target)
+                apply_attrs(target, os.lstat(os.path.join(self.src, rel)))
+        for rel in sorted(entries):
+            srcp, target = os.path.join(self.src, rel), os.path.join(self.backup, rel)
+            if os.path.lexists(target):
+                if entry_digest(target, os.lstat(target)) != entry_digest(srcp, os.lstat(srcp)):
+                    # Both copies are on the share already (verified); keep both locally too.
+                    target = '%s.%d' % (target, int(time.time()))
+                    os.rename(srcp, target)
+                else:
+                    os.unlink(srcp)
+            else:
+                os.rename(srcp, target)
+        for rel in sorted(dirs, key=lambda r: -r.count(os.sep)):
+            os.rmdir(os.path.join(self.src, rel))
+        self.write_marker()
+
+    def write_marker(self):
+        path = os.path.join(self.backup, MARKER)
+        if os.path.exists(path):
+            return
+        with open(path, 'w') as fh:
+            json.dump(dict(migrated_to=self.dest, src=self.src, at=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                           files=self.result['total']), fh)
+            fh.write('\n')
+
+    def run(self):
+        self.preflight()
+        srcs = self.sources()
+        leftovers = self.cleanup_tmp()
+        if leftovers:
+            self.result['changed'] = True
+        dirs, entries, conflicts = self.plan(srcs)
+        self.result['total'] = len(entries)
+        to_copy, dest_conflicts = self.compare_dest(entries)
+        conflicts += dest_conflicts
+        if conflicts:
+            self.result['conflicts'] = conflicts
+            self.fail(self.conflict_msg(conflicts))
+        self.ensure_dest_root()
+        self.ensure_dirs(dirs, to_copy)
+        if self.check:
+            for rel in to_copy:
+                self.note_copied(rel, entries[rel][1].st_size)
+        else:
+            for rel in to_copy:
+                root, st, dig = entries[rel]
+                self.copy_one(rel, root, st, dig)
+            self.verify(entries)
+        if self.finalize:
+            self.do_finalize()
+        warnings = self.result.pop('warnings_list')
+        for w in warnings:
+            self.module.warn(w)
+        if self.module._diff and to_copy:
+            self.result['diff'] = dict(before_header=self.dest, after_header=self.dest, before='',
+                                       after=''.join('%s\n' % r for r in to_copy[:LIST_LIMIT]))
+        self.module.exit_json(**self.result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type='path', required=True),
+            dest=dict(type='path', required=True),
+            backup=dict(type='path', required=True),
+            finalize=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    Migration(module).run()
+
+
+if __name__ == '__main__':
+    main()

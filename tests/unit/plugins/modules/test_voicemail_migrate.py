@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of voicemail_migrate on real files in a temporary directory (no lab, no network)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.wazo.maintenance_mode.plugins.modules import voicemail_migrate
+
+
+class Exit(Exception):
+    def __init__(self, kind, result):
+        super(Exit, self).__init__(kind)
+        self.kind = kind
+        self.result = result
+
+
+def run(monkeypatch, check=False, diff=False, env=None, **params):
+    def exit_json(self, **kw):
+        raise Exit('exit', kw)
+
+    def fail_json(self, **kw):
+        raise Exit('fail', kw)
+
+    monkeypatch.setattr(voicemail_migrate.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(voicemail_migrate.AnsibleModule, 'fail_json', fail_json)
+    monkeypatch.delenv('WAZO_MM_MIGRATE_FAIL_AFTER', raising=False)
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
+    with patch_module_args(args):
+        with pytest.raises(Exit) as e:
+            voicemail_migrate.main()
+    return e.value.kind, e.value.result
+
+
+def tree_digest(root, skip=('.wazo-mm-migrated',)):
+    out = {}
+    for cur, _dirs, files in os.walk(root):
+        for f in files:
+            if f in skip:
+                continue
+            p = os.path.join(cur, f)
+            with open(p, 'rb') as fh:
+                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def make_messages(root, mailboxes=3, per_box=4, ctx='default', salt=''):
+    for m in range(mailboxes):
+        box = os.path.join(root, ctx, str(1000 + m), 'INBOX')
+        os.makedirs(box, exist_ok=True)
+        os.makedirs(os.path.join(root, ctx, str(1000 + m), 'Old'), exist_ok=True)
+        for n in range(per_box):
+            base = os.path.join(box, 'msg%04d' % n)
+            with open(base + '.txt', 'w') as fh:
+                fh.write('[message]\norigmailbox=%d\nmsg=%d\n%s' % (1000 + m, n, salt))
+            with open(base + '.wav', 'wb') as fh:
+                fh.write(os.urandom(2048 + n))
+            os.chmod(base + '.wav', 0o640)
+
+
+@pytest.fixture
+def paths(tmp_path):
+    src = tmp_path / 'spool' / 'voicemail'
+    backup = tmp_path / 'spool' / 'voicemail_old'
+    dest = tmp_path / 'share'
+    src.mkdir(parents=True)
+    dest.mkdir()
+    os.chmod(str(src), 0o750)
+    return dict(src=str(src), dest=str(dest), backup=str(backup))
+
+
+def test_copies_verifies_then_renames(monkeypatch, paths):
+    make_messages(paths['src'])
+    before = tree_digest(paths['src'])
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert res['changed'] and res['finalized']
+    assert res['copied'] == len(before) == res['verified'] == res['total'] == 24
+    assert tree_digest(paths['dest']) == before
+    assert tree_digest(paths['backup']) == before  # the old tree is kept
+    assert os.listdir(paths['src']) == []  # the mount point, empty
+    assert oct(os.stat(paths['src']).st_mode & 0o777) == oct(0o750)
+    assert oct(os.stat(paths['dest']).st_mode & 0o777) == oct(0o750)  # empty share root took the attrs
+    wav = os.path.join('default', '1000', 'INBOX', 'msg0000.wav')
+    assert os.stat(os.path.join(paths['dest'], wav)).st_mode & 0o777 == 0o640
+    assert os.stat(os.path.join(paths['dest'], wav)).st_mtime_ns == os.stat(
+        os.path.join(paths['backup'], wav)).st_mtime_ns
+    marker = json.load(open(os.path.join(paths['backup'], '.wazo-mm-migrated')))
+    assert marker['files'] == 24
+
+
+def test_second_run_is_noop_and_does_not_resurrect(monkeypatch, paths):
+    make_messages(paths['src'])
+    assert run(monkeypatch, **paths)[0] == 'exit'
+    # The user deletes a message on the share afterwards: a rerun must not bring it back.
+    gone = os.path.join(paths['dest'], 'default', '1000', 'INBOX', 'msg0000.txt')
+    os.unlink(gone)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit' and not res['changed'], res
+    assert res['copied'] == 0
+    assert not os.path.exists(gone)
+
+
+def test_check_mode_writes_nothing(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=1, per_box=2)
+    kind, res = run(monkeypatch, check=True, diff=True, **paths)
+    assert kind == 'exit' and res['changed']
+    assert res['copied'] == 4 and res['verified'] == 0
+    assert 'default/1000/INBOX/msg0000.wav' in res['diff']['after']
+    assert os.listdir(paths['dest']) == []
+    assert not os.path.exists(paths['backup'])
+
+
+def test_conflict_stops_before_writing(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=2, per_box=2)
+    make_messages(paths['dest'], mailboxes=1, per_box=2, salt='other stack')  # same names, other content
+    share_before = tree_digest(paths['dest'])
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'fail'
+    assert 'default/1000/INBOX/msg0000.txt' in res['msg'] and 'different content' in res['msg']
+    assert {c['path'] for c in res['conflicts']} == {'default/1000/INBOX/msg%04d.%s' % (n, ext)
+                                                     for n in (0, 1) for ext in ('txt', 'wav')}
+    assert tree_digest(paths['dest']) == share_before  # nothing copied, nothing overwritten
+    assert not os.path.exists(paths['backup'])
+
+
+def test_merge_identical_and_new(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=2, per_box=2)
+    # the other stack already migrated: identical copies of mailbox 1000 plus its own mailbox 2000
+    for rel, _ in tree_digest(paths['src']).items():
+        if rel.startswith('default/1000/'):
+            target = os.path.join(paths['dest'], rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(os.path.join(paths['src'], rel), 'rb') as a, open(target, 'wb') as b:
+                b.write(a.read())
+    make_messages(paths['dest'], mailboxes=1, per_box=1, ctx='other')
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert res['present'] == 4 and res['copied'] == 4 and res['verified'] == 8
+    assert len(tree_digest(paths['dest'])) == 10
+
+
+def test_interrupted_run_resumes_without_loss(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=4, per_box=5)
+    before = tree_digest(paths['src'])
+    kind, res = run(monkeypatch, env={'WAZO_MM_MIGRATE_FAIL_AFTER': '7'}, **paths)
+    assert kind == 'fail' and res['copied'] == 7
+    assert tree_digest(paths['src']) == before  # the local tree is untouched
+    assert not os.path.exists(paths['backup'])
+    # a killed run leaves a partial temporary file: the next run removes it
+    stray = os.path.join(paths['dest'], 'default', '1003', 'INBOX')
+    os.makedirs(stray, exist_ok=True)
+    with open(os.path.join(stray, '.wazo-mm-tmp.%s.msg0004.wav' % voicemail_migrate.socket.gethostname()),
+              'wb') as fh:
+        fh.write(b'partial')
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert res['present'] == 7 and res['copied'] == len(before) - 7 and res['verified'] == len(before)
+    assert tree_digest(paths['dest'], skip=()) == before
+    assert tree_digest(paths['backup']) == before
+
+
+def test_interrupted_after_rename_resumes_from_backup(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=2, per_box=2)
+    before = tree_digest(paths['src'])
+    # simulate a crash right after the rename (no marker, nothing copied yet) and a new local message
+    os.rename(paths['src'], paths['backup'])
+    os.mkdir(paths['src'])
+    make_messages(paths['src'], mailboxes=1, per_box=1, ctx='new')
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert res['copied'] == len(before) + 2
+    assert set(tree_digest(paths['dest'])) == set(before) | {'new/1000/INBOX/msg0000.txt',
+                                                             'new/1000/INBOX/msg0000.wav'}
+    assert os.listdir(paths['src']) == []
+    assert 'new/1000/INBOX/msg0000.wav' in tree_digest(paths['backup'])
+
+
+def test_refuses_missing_dest_and_mounted_src(monkeypatch, paths):
+    kind, res = run(monkeypatch, src=paths['src'], dest=paths['dest'] + '-nope', backup=paths['backup'])
+    assert kind == 'fail' and 'mount the share first' in res['msg']
+    kind, res = run(monkeypatch, src=paths['dest'], dest=paths['dest'], backup=paths['backup'])
+    assert kind == 'fail' and 'same directory' in res['msg']
+
+
+def test_symlinks_are_kept(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=1, per_box=1)
+    os.symlink('INBOX/msg0000.wav', os.path.join(paths['src'], 'default', '1000', 'greet.wav'))
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert os.readlink(os.path.join(paths['dest'], 'default', '1000', 'greet.wav')) == 'INBOX/msg0000.wav'
