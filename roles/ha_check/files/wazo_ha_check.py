@@ -1,0 +1,948 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""wazo-ha-check: fail over to the secondary Wazo stack when the primary stops answering SIP.
+
+Runs on the Kamailio proxy as ``wazo-ha-check.service`` and replaces upstream's cron + ping script.
+
+* Health: a SIP ``OPTIONS`` to the primary's udp/5060 every ``probe_interval`` seconds (0.5 s), each
+  with a ``probe_timeout`` (0.4 s). Any final answer below 500 counts as alive (a 401/403/404 still
+  proves Asterisk runs); a timeout, an ICMP "port unreachable" or a 5xx/6xx is a failure. The
+  secondary is probed the same way (a failover onto a dead secondary would only lengthen the outage).
+* Failover: ``down_after`` consecutive failures (3 -> about 1.5-2 s) -> route mode 2 (maintenance,
+  traffic to dispatcher set 2) through the collection's Kamailio RPC client, persisted in
+  routemode.cfg; *then* the secondary-side commands upstream runs (service restarts,
+  ``wazo-confgen ... --invalidate``, ``core reload``, agents relog) over SSH with paramiko, each
+  logged with its result, in a worker thread: a failing command never delays or undoes the switch.
+* Failback: only a failover the HA check made itself, only after the primary answered every probe for
+  ``failback_delay`` seconds (60 s), at least ``min_transition_interval`` after the previous switch.
+* The maintenance lock (``maintenance.lock``, taken by upgrade.yml and ``wazo-mode``) pauses every
+  decision: no failover, no failback. A route mode changed by anybody else (operator maintenance) is
+  never undone.
+* State for ``wazo-mode status`` in ``/var/lib/wazo-maintenance/ha-check.json`` (see ``StateFile``).
+* Every transition and every change of health is logged with its reason on stdout (the journal,
+  with ``<N>`` syslog level prefixes under systemd).
+
+Usage: wazo-ha-check [--config FILE] | --check-config FILE | --probe HOST[:PORT]
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import configparser
+import errno
+import ipaddress
+import json
+import os
+import queue
+import random
+import select
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+__metaclass__ = type
+
+DEFAULT_CONFIG = '/etc/wazo-maintenance/ha-check.conf'
+# Where the kamailio_proxy role installs the collection's shared module (kamailio_rpc.py).
+DEFAULT_LIBDIR = '/usr/local/lib/wazo-maintenance'
+
+NORMAL, MAINTENANCE = 0, 2
+MODE_NAMES = {NORMAL: 'normal', MAINTENANCE: 'maintenance'}
+
+# States reported in the state file.
+S_STARTING = 'starting'
+S_NORMAL = 'normal'            # mode 0, traffic to the primary
+S_FAILOVER = 'failover'        # mode 2 set by the HA check: it will fail back
+S_OPERATOR = 'operator'        # mode 2 set by somebody else: never undone by the HA check
+S_PAUSED = 'paused'            # maintenance lock held: no decision at all
+S_ERROR = 'error'              # Kamailio unreachable or mode unreadable
+
+DEFAULT_FAILOVER_COMMANDS = [
+    'systemctl restart wazo-agid',
+    'systemctl restart wazo-agentd',
+    'systemctl restart wazo-call-logd',
+    'systemctl restart wazo-confd',
+    'systemctl restart wazo-dird',
+    'wazo-confgen asterisk/pjsip.conf --invalidate',
+    "asterisk -rx 'core reload'",
+    "wazo-agentd-cli -c 'relog all --timeout 60'",
+]
+# Output that means failure even when the exit code says 0.
+FAILURE_MARKERS = ('Unable to connect to remote asterisk', 'does /var/run/asterisk/asterisk.ctl exist')
+
+
+def _import_kamailio_rpc(libdir=None):
+    """The collection's shared client: from the collection when it is importable, else from libdir."""
+    try:
+        from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc
+        return kamailio_rpc
+    except ImportError:
+        pass
+    path = libdir or os.environ.get('WAZO_MM_LIBDIR') or DEFAULT_LIBDIR
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import kamailio_rpc  # pylint: disable=import-error
+    return kamailio_rpc
+
+
+def iso(wall=None):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() if wall is None else wall))
+
+
+# -- logging ------------------------------------------------------------------------------------
+class Log:
+    """Lines on stdout; under systemd (JOURNAL_STREAM set) prefixed with the syslog level <N>."""
+
+    LEVELS = {'error': 3, 'warning': 4, 'notice': 5, 'info': 6, 'debug': 7}
+
+    def __init__(self, stream=None, prefix=None, debug=False):
+        self.stream = stream or sys.stdout
+        self.prefix = bool(os.environ.get('JOURNAL_STREAM')) if prefix is None else prefix
+        self.debug_enabled = debug
+        self.lock = threading.Lock()
+        self.lines = []   # kept for tests (bounded)
+
+    def _emit(self, level, msg):
+        if level == 'debug' and not self.debug_enabled:
+            return
+        line = ('<%d>' % self.LEVELS[level] if self.prefix else '%s %s: ' % (iso(), level.upper())) + msg
+        with self.lock:
+            self.lines.append((level, msg))
+            del self.lines[:-1000]
+            try:
+                self.stream.write(line + '\n')
+                self.stream.flush()
+            except (IOError, OSError, ValueError):
+                pass
+
+    def error(self, msg):
+        self._emit('error', msg)
+
+    def warning(self, msg):
+        self._emit('warning', msg)
+
+    def notice(self, msg):
+        self._emit('notice', msg)
+
+    def info(self, msg):
+        self._emit('info', msg)
+
+    def debug(self, msg):
+        self._emit('debug', msg)
+
+
+# -- configuration ------------------------------------------------------------------------------
+class ConfigError(Exception):
+    pass
+
+
+class Config:
+    """``/etc/wazo-maintenance/ha-check.conf`` (INI). Every key has a default except the addresses."""
+
+    SECTION = 'ha-check'
+
+    def __init__(self, **kw):
+        self.primary = kw.get('primary')
+        self.primary_port = int(kw.get('primary_port', 5060))
+        self.secondary = kw.get('secondary')
+        self.secondary_port = int(kw.get('secondary_port', 5060))
+        self.probe_interval = float(kw.get('probe_interval', 0.5))
+        self.probe_timeout = float(kw.get('probe_timeout', 0.4))
+        self.down_after = int(kw.get('down_after', 3))
+        self.failback_delay = float(kw.get('failback_delay', 60))
+        self.min_transition_interval = float(kw.get('min_transition_interval', 10))
+        self.require_secondary_healthy = bool(kw.get('require_secondary_healthy', True))
+        self.state_dir = kw.get('state_dir', '/var/lib/wazo-maintenance')
+        self.state_file = kw.get('state_file') or os.path.join(self.state_dir, 'ha-check.json')
+        self.heartbeat = float(kw.get('heartbeat', 5))
+        self.rpc_transport = kw.get('rpc_transport', 'dgram')
+        self.rpc_path = kw.get('rpc_path') or None
+        self.rpc_timeout = float(kw.get('rpc_timeout', 1.0))
+        self.libdir = kw.get('libdir', DEFAULT_LIBDIR)
+        self.ssh_user = kw.get('ssh_user', 'root')
+        self.ssh_key = kw.get('ssh_key', '/root/.ssh/id_ed25519')
+        self.ssh_port = int(kw.get('ssh_port', 22))
+        self.ssh_known_hosts = kw.get('ssh_known_hosts') or None
+        self.ssh_accept_unknown_hosts = bool(kw.get('ssh_accept_unknown_hosts', False))
+        self.ssh_timeout = float(kw.get('ssh_timeout', 120))
+        self.failover_commands = list(kw.get('failover_commands', DEFAULT_FAILOVER_COMMANDS))
+        self.failback_commands = list(kw.get('failback_commands', []))
+        self.debug = bool(kw.get('debug', False))
+
+    @property
+    def detection_time(self):
+        """Worst case from the primary's last answer to the failover decision, in seconds."""
+        return self.down_after * self.probe_interval + self.probe_timeout
+
+    def validate(self):
+        errors = []
+        for name in ('primary', 'secondary'):
+            value = getattr(self, name)
+            if not value:
+                errors.append('%s: missing' % name)
+                continue
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                errors.append('%s: %r is not an IP address' % (name, value))
+        if self.primary and self.primary == self.secondary and self.primary_port == self.secondary_port:
+            errors.append('primary and secondary are the same address')
+        for name in ('primary_port', 'secondary_port', 'ssh_port'):
+            if not 0 < getattr(self, name) < 65536:
+                errors.append('%s: out of range' % name)
+        if not 0.05 <= self.probe_interval <= 60:
+            errors.append('probe_interval: must be between 0.05 and 60 s')
+        if not 0.01 <= self.probe_timeout <= self.probe_interval:
+            errors.append('probe_timeout: must be between 0.01 s and probe_interval')
+        if self.down_after < 1:
+            errors.append('down_after: must be >= 1')
+        if self.failback_delay < 0:
+            errors.append('failback_delay: must be >= 0')
+        if self.min_transition_interval < 0:
+            errors.append('min_transition_interval: must be >= 0')
+        if self.rpc_transport not in ('dgram', 'fifo'):
+            errors.append('rpc_transport: dgram or fifo')
+        if self.rpc_timeout <= 0:
+            errors.append('rpc_timeout: must be > 0')
+        if self.ssh_timeout <= 0:
+            errors.append('ssh_timeout: must be > 0')
+        if errors:
+            raise ConfigError('; '.join(errors))
+        return self
+
+    @classmethod
+    def load(cls, path):
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path) as f:
+                parser.read_file(f)
+        except (IOError, OSError) as exc:
+            raise ConfigError('cannot read %s: %s' % (path, exc))
+        except configparser.Error as exc:
+            raise ConfigError('%s: %s' % (path, exc))
+        if not parser.has_section(cls.SECTION):
+            raise ConfigError('%s: no [%s] section' % (path, cls.SECTION))
+        sec = parser[cls.SECTION]
+        known = set(cls().__dict__)
+        kw = {}
+        try:
+            for key in sec:
+                if key not in known:
+                    raise ConfigError('%s: unknown key %r in [%s]' % (path, key, cls.SECTION))
+                if key in ('require_secondary_healthy', 'ssh_accept_unknown_hosts', 'debug'):
+                    kw[key] = sec.getboolean(key)
+                elif key in ('failover_commands', 'failback_commands'):
+                    kw[key] = [line.strip() for line in sec[key].splitlines() if line.strip()]
+                else:
+                    kw[key] = sec[key].strip()
+            for extra in parser.sections():
+                if extra != cls.SECTION:
+                    raise ConfigError('%s: unknown section [%s]' % (path, extra))
+            return cls(**kw).validate()
+        except ValueError as exc:
+            raise ConfigError('%s: %s' % (path, exc))
+
+
+# -- SIP OPTIONS prober -------------------------------------------------------------------------
+class ProbeResult:
+    __slots__ = ('ok', 'code', 'detail', 'rtt')
+
+    def __init__(self, ok, code=None, detail='', rtt=None):
+        self.ok, self.code, self.detail, self.rtt = ok, code, detail, rtt
+
+    def __repr__(self):
+        return 'ProbeResult(ok=%r, code=%r, detail=%r, rtt=%r)' % (self.ok, self.code, self.detail, self.rtt)
+
+    def describe(self):
+        if self.code:
+            return 'SIP %d %s' % (self.code, self.detail)
+        return self.detail
+
+
+def parse_response(data):
+    """(code, reason, branch, call_id) of a SIP response, or None if ``data`` is not one."""
+    try:
+        text = data.decode('utf-8', 'replace')
+    except AttributeError:
+        return None
+    head = text.split('\r\n\r\n', 1)[0]
+    lines = head.replace('\r\n', '\n').split('\n')
+    parts = lines[0].split(' ', 2)
+    if len(parts) < 2 or parts[0] != 'SIP/2.0' or not parts[1].isdigit():
+        return None
+    branch = call_id = None
+    for line in lines[1:]:
+        name, _, value = line.partition(':')
+        name = name.strip().lower()
+        if name in ('via', 'v') and branch is None:
+            for param in value.split(';')[1:]:
+                key, _, val = param.strip().partition('=')
+                if key.lower() == 'branch':
+                    branch = val.strip().split(',')[0]
+        elif name in ('call-id', 'i'):
+            call_id = value.strip()
+    return int(parts[1]), (parts[2].strip() if len(parts) > 2 else ''), branch, call_id
+
+
+class OptionsProber:
+    """Sends one OPTIONS per ``probe()`` to each target, on one connected UDP socket per target.
+
+    Responses are matched on the Via branch, so a late answer to an earlier probe never counts for
+    the current one. A connected socket reports ICMP "port unreachable" as ECONNREFUSED: with the
+    host up but nothing on udp/5060 the failure is known at once instead of after the timeout.
+    """
+
+    def __init__(self, targets, timeout, user_agent='wazo-ha-check'):
+        self.targets = [(h, int(p)) for h, p in targets]
+        self.timeout = float(timeout)
+        self.user_agent = user_agent
+        self.socks = {}
+        self.cseq = 0
+
+    def close(self):
+        for sock in self.socks.values():
+            sock.close()
+        self.socks = {}
+
+    def _sock(self, target):
+        sock = self.socks.get(target)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET6 if ':' in target[0] else socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.connect(target)
+            self.socks[target] = sock
+        return sock
+
+    def _drop(self, target):
+        sock = self.socks.pop(target, None)
+        if sock is not None:
+            sock.close()
+
+    def _request(self, target, sock, branch):
+        lip, lport = sock.getsockname()[:2]
+        host, port = target
+        hostport = ('[%s]' % host if ':' in host else host) + ':%d' % port
+        lhostport = ('[%s]' % lip if ':' in lip else lip) + ':%d' % lport
+        return ('OPTIONS sip:%(hp)s SIP/2.0\r\n'
+                'Via: SIP/2.0/UDP %(lhp)s;branch=%(branch)s;rport\r\n'
+                'Max-Forwards: 70\r\n'
+                'From: <sip:wazo-ha-check@%(lhp)s>;tag=%(tag)08x\r\n'
+                'To: <sip:%(hp)s>\r\n'
+                'Call-ID: %(branch)s@wazo-ha-check\r\n'
+                'CSeq: %(cseq)d OPTIONS\r\n'
+                'Contact: <sip:wazo-ha-check@%(lhp)s>\r\n'
+                'Accept: application/sdp\r\n'
+                'User-Agent: %(ua)s\r\n'
+                'Content-Length: 0\r\n\r\n') % dict(hp=hostport, lhp=lhostport, branch=branch,
+                                                     tag=random.getrandbits(32), cseq=self.cseq, ua=self.user_agent)
+
+    def probe(self):
+        """Probe every target at once; return ``{target: ProbeResult}`` within ``timeout`` seconds."""
+        self.cseq += 1
+        start = time.monotonic()
+        deadline = start + self.timeout
+        results, pending = {}, {}
+        for target in self.targets:
+            branch = 'z9hG4bK-wha-%016x' % random.getrandbits(64)
+            try:
+                sock = self._sock(target)
+                sock.send(self._request(target, sock, branch).encode('ascii'))
+                pending[sock.fileno()] = (target, sock, branch)
+            except (OSError, socket.error) as exc:
+                self._drop(target)
+                results[target] = ProbeResult(False, detail='send failed: %s' % (exc.strerror or exc))
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                ready, _, _ = select.select(list(pending), [], [], left)
+            except InterruptedError:
+                continue
+            for fd in ready:
+                target, sock, branch = pending[fd]
+                while True:
+                    try:
+                        data = sock.recv(65535)
+                    except BlockingIOError:
+                        break
+                    except (OSError, socket.error) as exc:
+                        if exc.errno == errno.ECONNREFUSED:
+                            results[target] = ProbeResult(False, detail='port unreachable (ICMP)',
+                                                          rtt=time.monotonic() - start)
+                        else:
+                            results[target] = ProbeResult(False, detail='receive failed: %s' % exc)
+                        del pending[fd]
+                        break
+                    parsed = parse_response(data)
+                    if not parsed or parsed[2] != branch or parsed[0] < 200:
+                        continue   # not ours, stale, or provisional
+                    code, reason = parsed[0], parsed[1]
+                    results[target] = ProbeResult(code < 500, code, reason, time.monotonic() - start)
+                    del pending[fd]
+                    break
+        for target, _sock, _branch in pending.values():
+            results[target] = ProbeResult(False, detail='no answer within %.2f s' % self.timeout)
+        return results
+
+
+# -- state file ---------------------------------------------------------------------------------
+class StateFile:
+    """``/var/lib/wazo-maintenance/ha-check.json``, written atomically (see README for the format)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def load(self):
+        try:
+            with open(self.path) as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except (IOError, OSError, ValueError):
+            return {}
+
+    def save(self, data):
+        directory = os.path.dirname(self.path) or '.'
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix='.ha-check.', dir=directory)
+        try:
+            with os.fdopen(fd, 'w') as f:
+                json.dump(data, f, indent=2, sort_keys=True)
+                f.write('\n')
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+class MemoryState:
+    """StateFile stand-in for tests."""
+
+    def __init__(self, data=None):
+        self.data = data or {}
+        self.saves = 0
+
+    def load(self):
+        return json.loads(json.dumps(self.data))
+
+    def save(self, data):
+        self.saves += 1
+        self.data = json.loads(json.dumps(data))
+
+
+# -- the proxy side: Kamailio route mode and the maintenance lock -------------------------------
+class BackendError(Exception):
+    pass
+
+
+class KamailioBackend:
+    """Route mode and lock through the collection's shared module (one implementation)."""
+
+    def __init__(self, cfg):
+        self.krpc = _import_kamailio_rpc(cfg.libdir)
+        self.cfg = cfg
+        self.rpc = self.krpc.KamailioRPC(cfg.rpc_transport, cfg.rpc_path, cfg.rpc_timeout)
+
+    def get_mode(self):
+        try:
+            return self.krpc.mode_value(self.rpc.get_route_mode())
+        except self.krpc.KamailioError as exc:
+            raise BackendError(str(exc))
+
+    def set_mode(self, value):
+        """Set the running mode (verified by read-back), then persist it in routemode.cfg."""
+        name = MODE_NAMES[value]
+        try:
+            self.rpc.set_route_mode(name)
+        except self.krpc.KamailioError as exc:
+            raise BackendError(str(exc))
+        try:
+            self.krpc.write_persisted_mode(name, self.cfg.state_dir)
+        except (IOError, OSError, self.krpc.KamailioError) as exc:
+            raise BackendError('route mode %s set in Kamailio but not persisted: %s' % (name, exc))
+
+    def get_lock(self):
+        try:
+            return self.krpc.read_lock(self.cfg.state_dir)
+        except (IOError, OSError) as exc:
+            # An unreadable lock counts as held: never act on a guess.
+            return {'owner': 'unknown', 'reason': 'cannot read lock: %s' % exc, 'since': None}
+
+    def ssh_run(self, host, command):
+        try:
+            return self.krpc.ssh_run(host, command, user=self.cfg.ssh_user, key_file=self.cfg.ssh_key,
+                                     port=self.cfg.ssh_port, timeout=self.cfg.ssh_timeout,
+                                     known_hosts=self.cfg.ssh_known_hosts,
+                                     accept_unknown_hosts=self.cfg.ssh_accept_unknown_hosts)
+        except self.krpc.KamailioError as exc:
+            raise BackendError(str(exc))
+
+
+# -- remote actions (failover / failback commands), in a worker thread --------------------------
+class ActionRunner:
+    """Runs command batches over SSH one after the other, never blocking the decision loop."""
+
+    def __init__(self, run, log, on_done=None, clock=time.monotonic):
+        self.run = run            # run(host, command) -> (rc, out, err); raises BackendError
+        self.log = log
+        self.on_done = on_done    # on_done(batch_name, results)
+        self.clock = clock
+        self.queue = queue.Queue()
+        self.thread = None
+
+    def submit(self, name, host, commands):
+        if not commands:
+            return
+        self.queue.put((name, host, list(commands)))
+        if self.thread is None or not self.thread.is_alive():
+            self.thread = threading.Thread(target=self._worker, name='ha-actions', daemon=True)
+            self.thread.start()
+
+    def wait(self, timeout=None):
+        """Tests: wait until the queue is drained."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.thread is not None and self.thread.is_alive():
+            self.thread.join(0.05 if end is None else max(0.0, min(0.05, end - time.monotonic())))
+            if end is not None and time.monotonic() >= end:
+                return False
+        return True
+
+    def _worker(self):
+        while True:
+            try:
+                name, host, commands = self.queue.get(timeout=1)
+            except queue.Empty:
+                return
+            self.run_batch(name, host, commands)
+
+    def run_batch(self, name, host, commands):
+        results = []
+        total = len(commands)
+        self.log.notice('%s actions on %s: %d commands' % (name, host, total))
+        for i, command in enumerate(commands, 1):
+            start = self.clock()
+            try:
+                rc, out, err = self.run(host, command)
+                output = (out + err).strip()
+                ok = rc == 0 and not any(m in output for m in FAILURE_MARKERS)
+                detail = 'rc=%s' % rc
+            except Exception as exc:  # pylint: disable=broad-except  (log it, go on: the switch is done)
+                ok, output, detail = False, '', 'not run: %s' % exc
+            took = self.clock() - start
+            tail = output.replace('\n', ' | ')[-300:]
+            msg = '%s action %d/%d on %s: `%s` -> %s %s (%.1f s)%s' % (
+                name, i, total, host, command, 'OK' if ok else 'FAILED', detail, took,
+                (': ' + tail) if tail else '')
+            (self.log.info if ok else self.log.error)(msg)
+            results.append({'command': command, 'ok': ok, 'result': detail, 'seconds': round(took, 2),
+                            'output': tail, 'at': iso()})
+        failed = sum(1 for r in results if not r['ok'])
+        (self.log.notice if not failed else self.log.warning)(
+            '%s actions on %s done: %d/%d OK' % (name, host, total - failed, total))
+        if self.on_done:
+            self.on_done(name, host, results)
+        return results
+
+
+# -- the decision logic -------------------------------------------------------------------------
+class HACheck:
+    """One ``tick()`` per probe round. Pure logic around injected backend, clock, runner and state file."""
+
+    def __init__(self, cfg, backend, log, state_store, runner=None, clock=time.monotonic, wall=time.time):
+        self.cfg = cfg
+        self.backend = backend
+        self.log = log
+        self.store = state_store
+        self.clock = clock
+        self.wall = wall
+        self.runner = runner
+        self.lock_ = threading.Lock()   # the runner's callback writes actions into the state
+
+        saved = state_store.load()
+        self.owned = bool(saved.get('failover_owned'))   # mode 2 was set by us
+        self.state = S_STARTING
+        self.reason = 'starting'
+        self.since_wall = self.wall()
+        self.last_transition = saved.get('last_transition')
+        self.transitions = int(saved.get('transitions', 0))
+        self.last_actions = saved.get('last_actions')
+        self.last_transition_mono = None     # min_transition_interval counts from our own start too
+        self.start_mono = clock()
+        self.mode = None                     # last mode read from Kamailio
+        self.expected_mode = None            # mode we set or last accepted
+        self.lock = None
+        self.paused_mode_changed = False
+        # health
+        self.p_failures = 0
+        self.p_healthy_since = None
+        self.p_last = None
+        self.p_declared_down = False
+        self.s_recent = []                   # last down_after results of the secondary (bools)
+        self.s_last = None
+        self._last_save = None
+        self._dirty = True
+        self._notes = {}                     # once-per-episode log keys
+        self._error = None
+
+    # -- helpers
+    def _once(self, key, level, msg):
+        if self._notes.get(key) != msg:
+            self._notes[key] = msg
+            getattr(self.log, level)(msg)
+
+    def _forget(self, key):
+        self._notes.pop(key, None)
+
+    def _set_state(self, state, reason):
+        if state != self.state or reason != self.reason:
+            self.state, self.reason = state, reason
+            self.since_wall = self.wall()
+            self._dirty = True
+
+    def secondary_healthy(self):
+        return any(self.s_recent)
+
+    def _transition_allowed(self, now):
+        ref = self.last_transition_mono if self.last_transition_mono is not None else None
+        if ref is None:
+            return True, 0.0
+        left = self.cfg.min_transition_interval - (now - ref)
+        return left <= 0, max(0.0, left)
+
+    # -- health bookkeeping
+    def _record_probes(self, now, primary, secondary):
+        self.p_last = primary
+        if primary.ok:
+            if self.p_failures:
+                if self.p_declared_down:
+                    self.log.notice('primary %s answers SIP again (%s) after %d failed probes'
+                                    % (self.cfg.primary, primary.describe(), self.p_failures))
+                elif self.p_failures > 1:
+                    self.log.info('primary %s answered again (%s) after %d failed probes'
+                                  % (self.cfg.primary, primary.describe(), self.p_failures))
+            self.p_failures = 0
+            if self.p_healthy_since is None:
+                self.p_healthy_since = now
+            self.p_declared_down = False
+        else:
+            self.p_failures += 1
+            if self.p_healthy_since is not None and self.owned and self.mode == MAINTENANCE and \
+                    self.p_failures == 1 and now - self.p_healthy_since > self.cfg.probe_interval * 2:
+                self.log.warning('primary %s failed a probe (%s) after %.1f s healthy: failback timer reset'
+                                 % (self.cfg.primary, primary.describe(), now - self.p_healthy_since))
+            self.p_healthy_since = None
+            if self.p_failures == self.cfg.down_after:
+                self.p_declared_down = True
+                self.log.warning('primary %s is DOWN: %d consecutive OPTIONS probes failed (last: %s)'
+                                 % (self.cfg.primary, self.p_failures, primary.describe()))
+                self._dirty = True
+        if secondary is not None:
+            if self.s_last is not None and self.s_last.ok != secondary.ok:
+                (self.log.info if secondary.ok else self.log.warning)(
+                    'secondary %s %s (%s)' % (self.cfg.secondary, 'answers SIP again' if secondary.ok
+                                              else 'stopped answering SIP', secondary.describe()))
+            self.s_last = secondary
+            self.s_recent = (self.s_recent + [secondary.ok])[-self.cfg.down_after:]
+
+    # -- one round
+    def tick(self, primary, secondary=None):
+        now = self.clock()
+        self._record_probes(now, primary, secondary)
+
+        lock = self.backend.get_lock()
+        try:
+            mode = self.backend.get_mode()
+            self._error = None
+            self._forget('mode-error')
+        except BackendError as exc:
+            self._error = str(exc)
+            self._once('mode-error', 'error', 'cannot read the route mode from Kamailio: %s' % exc)
+            self._set_state(S_ERROR, 'Kamailio unreachable: %s' % exc)
+            self.lock = lock
+            self._save(now)
+            return
+        self._observe_mode(mode, lock)
+        self.mode = mode
+
+        if lock is not None:
+            self._pause(lock, mode)
+        else:
+            if self.lock is not None:
+                self.log.notice('maintenance lock released (was held by %s): HA check resumed'
+                                % (self.lock.get('owner'),))
+                self._forget('paused')
+            self.lock = None
+            self._decide(now, mode)
+        self._save(now)
+
+    def _observe_mode(self, mode, lock):
+        if self.expected_mode is None:          # first reading since start
+            self.expected_mode = mode
+            if mode == MAINTENANCE and self.owned:
+                self.log.notice('started with route mode maintenance set by an earlier HA check failover: '
+                                'it will fail back once the primary is healthy for %g s' % self.cfg.failback_delay)
+            elif mode == MAINTENANCE:
+                self.log.notice('started with route mode maintenance set by an operator: '
+                                'the HA check will not fail back')
+            self.owned = self.owned and mode == MAINTENANCE
+            return
+        if mode != self.expected_mode:
+            who = 'by the lock holder %s' % lock.get('owner') if lock else 'outside the HA check'
+            self.log.notice('route mode changed %s -> %s %s' % (MODE_NAMES.get(self.expected_mode),
+                                                                 MODE_NAMES.get(mode), who))
+            if self.owned:
+                self.log.notice('the HA check no longer owns the failover: it will not fail back')
+            self.owned = False
+            self.expected_mode = mode
+            self._dirty = True
+
+    def _pause(self, lock, mode):
+        if self.lock is None or self.lock.get('owner') != lock.get('owner'):
+            self.log.notice('HA check PAUSED: maintenance lock held by %s since %s (%s); no failover, no failback '
+                            'until it is released' % (lock.get('owner'), lock.get('since'), lock.get('reason')))
+        self.lock = lock
+        if self.p_declared_down and mode == NORMAL:
+            self._once('paused-down', 'warning', 'primary %s is down but the maintenance lock is held by %s: '
+                       'not failing over (the operator is in charge)' % (self.cfg.primary, lock.get('owner')))
+        elif not self.p_declared_down:
+            self._forget('paused-down')
+        self._set_state(S_PAUSED, 'maintenance lock held by %s: %s' % (lock.get('owner'), lock.get('reason')))
+
+    def _decide(self, now, mode):
+        if mode == MAINTENANCE and not self.owned:
+            self._set_state(S_OPERATOR, 'route mode maintenance set by an operator: not failed back by the HA check')
+            return
+        if mode == NORMAL:
+            self._forget('failback-wait')
+            if not self.p_declared_down:
+                self._forget('failover-blocked')
+                self._set_state(S_NORMAL, 'primary %s healthy' % self.cfg.primary
+                                if self.p_failures == 0 else 'primary %s: %d failed probe(s)'
+                                % (self.cfg.primary, self.p_failures))
+                return
+            if self.cfg.require_secondary_healthy and not self.secondary_healthy():
+                msg = 'primary %s is down but secondary %s does not answer SIP either: not failing over' % (
+                    self.cfg.primary, self.cfg.secondary)
+                self._once('failover-blocked', 'error', msg)
+                self._set_state(S_NORMAL, msg)
+                return
+            allowed, left = self._transition_allowed(now)
+            if not allowed:
+                msg = 'primary down: failover deferred %.1f s (min_transition_interval %g s)' % (
+                    left, self.cfg.min_transition_interval)
+                self._once('failover-blocked', 'warning', msg)
+                self._set_state(S_NORMAL, msg)
+                return
+            self._failover(now)
+            return
+        # mode == MAINTENANCE and owned: our failover
+        if self.p_healthy_since is None:
+            self._set_state(S_FAILOVER, 'primary %s down (%s): traffic on secondary %s'
+                            % (self.cfg.primary, self.p_last.describe() if self.p_last else '?', self.cfg.secondary))
+            return
+        healthy_for = now - self.p_healthy_since
+        if healthy_for < self.cfg.failback_delay:
+            self._once('failback-wait', 'notice', 'primary %s healthy again: failback after %g s of continuous health'
+                       % (self.cfg.primary, self.cfg.failback_delay))
+            self._set_state(S_FAILOVER, 'primary healthy again, failback pending (healthy for %g s required)'
+                            % self.cfg.failback_delay)
+            return
+        allowed, left = self._transition_allowed(now)
+        if not allowed:
+            self._set_state(S_FAILOVER, 'failback deferred %.1f s (min_transition_interval)' % left)
+            return
+        self._failback(now, healthy_for)
+
+    # -- transitions
+    def _transition(self, now, new_mode, state, reason, actions_host, commands, name):
+        old = self.mode
+        try:
+            self.backend.set_mode(new_mode)
+        except BackendError as exc:
+            self._once('switch-error', 'error', '%s FAILED: cannot set route mode %s: %s (retrying)'
+                       % (name.upper(), MODE_NAMES[new_mode], exc))
+            self._set_state(S_ERROR, '%s failed: %s' % (name, exc))
+            return False
+        self._forget('switch-error')
+        self.mode = self.expected_mode = new_mode
+        self.last_transition_mono = now
+        self.transitions += 1
+        self.last_transition = {'at': iso(self.wall()), 'from': MODE_NAMES.get(old), 'to': MODE_NAMES[new_mode],
+                                'by': 'wazo-ha-check', 'kind': name, 'reason': reason}
+        self.log.notice('%s: route mode %s -> %s (traffic to the %s): %s' % (
+            name.upper(), MODE_NAMES.get(old), MODE_NAMES[new_mode],
+            'secondary %s' % self.cfg.secondary if new_mode == MAINTENANCE else 'primary %s' % self.cfg.primary,
+            reason))
+        self._set_state(state, reason)
+        self._dirty = True
+        if commands and self.runner is not None:
+            with self.lock_:
+                self.last_actions = {'kind': name, 'host': actions_host, 'started': iso(self.wall()),
+                                     'done': None, 'results': []}
+            self.runner.submit(name, actions_host, commands)
+        return True
+
+    def _failover(self, now):
+        reason = 'primary %s failed %d consecutive SIP OPTIONS probes (last: %s)' % (
+            self.cfg.primary, self.p_failures, self.p_last.describe() if self.p_last else '?')
+        if self._transition(now, MAINTENANCE, S_FAILOVER, reason, self.cfg.secondary,
+                            self.cfg.failover_commands, 'failover'):
+            self.owned = True
+            self._forget('failover-blocked')
+
+    def _failback(self, now, healthy_for):
+        reason = 'primary %s answered every SIP OPTIONS probe for %.1f s (failback_delay %g s)' % (
+            self.cfg.primary, healthy_for, self.cfg.failback_delay)
+        if self._transition(now, NORMAL, S_NORMAL, reason, self.cfg.primary, self.cfg.failback_commands, 'failback'):
+            self.owned = False
+            self._forget('failback-wait')
+
+    def actions_done(self, name, host, results):
+        with self.lock_:
+            if self.last_actions and self.last_actions.get('kind') == name:
+                self.last_actions = dict(self.last_actions, done=iso(self.wall()), results=results)
+            self._dirty = True
+
+    # -- persistence
+    def snapshot(self):
+        p, s = self.p_last, self.s_last
+        with self.lock_:
+            actions = self.last_actions
+        return {
+            'version': 1,
+            'state': self.state,
+            'since': iso(self.since_wall),
+            'reason': self.reason,
+            'route_mode': MODE_NAMES.get(self.mode),
+            'failover_owned': self.owned,
+            'lock': self.lock,
+            'primary': {'address': self.cfg.primary, 'healthy': bool(p and p.ok), 'down': self.p_declared_down,
+                        'consecutive_failures': self.p_failures, 'last_probe': p.describe() if p else None,
+                        'healthy_for': (round(self.clock() - self.p_healthy_since, 1)
+                                        if self.p_healthy_since is not None else None)},
+            'secondary': {'address': self.cfg.secondary, 'healthy': bool(s and s.ok),
+                          'last_probe': s.describe() if s else None},
+            'last_transition': self.last_transition,
+            'transitions': self.transitions,
+            'last_actions': actions,
+            'settings': {'down_after': self.cfg.down_after, 'probe_interval': self.cfg.probe_interval,
+                         'probe_timeout': self.cfg.probe_timeout, 'failback_delay': self.cfg.failback_delay,
+                         'min_transition_interval': self.cfg.min_transition_interval},
+            'pid': os.getpid(),
+            'updated': iso(self.wall()),
+        }
+
+    def _save(self, now):
+        if not self._dirty and self._last_save is not None and now - self._last_save < self.cfg.heartbeat:
+            return
+        try:
+            self.store.save(self.snapshot())
+            self._dirty = False
+            self._last_save = now
+            self._forget('save-error')
+        except (IOError, OSError) as exc:
+            self._once('save-error', 'error', 'cannot write state file: %s' % exc)
+
+    def stopped(self):
+        try:
+            data = self.snapshot()
+            data.update(state='stopped', reason='wazo-ha-check is not running', since=iso(self.wall()))
+            self.store.save(data)
+        except (IOError, OSError):
+            pass
+
+
+# -- main ---------------------------------------------------------------------------------------
+def run(cfg, log, stop, backend=None, prober=None, store=None, max_rounds=None):
+    backend = backend or KamailioBackend(cfg)
+    store = store or StateFile(cfg.state_file)
+    targets = [(cfg.primary, cfg.primary_port), (cfg.secondary, cfg.secondary_port)]
+    prober = prober or OptionsProber(targets, cfg.probe_timeout)
+    check = HACheck(cfg, backend, log, store)
+    check.runner = ActionRunner(backend.ssh_run, log, on_done=check.actions_done)
+    log.notice('wazo-ha-check started: primary %s:%d, secondary %s:%d, probe every %g s (timeout %g s), down after %d '
+               'failures (<= %.1f s), failback after %g s healthy, min %g s between switches'
+               % (cfg.primary, cfg.primary_port, cfg.secondary, cfg.secondary_port, cfg.probe_interval,
+                  cfg.probe_timeout, cfg.down_after, cfg.detection_time, cfg.failback_delay,
+                  cfg.min_transition_interval))
+    rounds = 0
+    next_round = time.monotonic()
+    try:
+        while not stop.is_set():
+            results = prober.probe()
+            check.tick(results[targets[0]], results.get(targets[1]))
+            rounds += 1
+            if max_rounds is not None and rounds >= max_rounds:
+                break
+            next_round += cfg.probe_interval
+            delay = next_round - time.monotonic()
+            if delay < 0:                     # late (slow RPC): do not try to catch up
+                next_round = time.monotonic()
+                delay = 0
+            stop.wait(delay)
+    finally:
+        prober.close()
+        check.stopped()
+        log.notice('wazo-ha-check stopped')
+    return check
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='wazo-ha-check', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--config', default=DEFAULT_CONFIG, help='configuration file (default %(default)s)')
+    parser.add_argument('--check-config', metavar='FILE', help='validate FILE and exit (0 = valid)')
+    parser.add_argument('--probe', metavar='HOST[:PORT]', help='send one SIP OPTIONS and print the result')
+    parser.add_argument('--timeout', type=float, default=1.0, help='--probe timeout (default 1 s)')
+    args = parser.parse_args(argv)
+
+    if args.probe:
+        host, _, port = args.probe.rpartition(':') if args.probe.count(':') == 1 else (args.probe, '', '5060')
+        target = (host, int(port or 5060))
+        prober = OptionsProber([target], args.timeout)
+        try:
+            res = prober.probe()[target]
+        finally:
+            prober.close()
+        print('%s:%d %s %s' % (target[0], target[1], 'UP' if res.ok else 'DOWN', res.describe()))
+        return 0 if res.ok else 1
+
+    if args.check_config:
+        try:
+            cfg = Config.load(args.check_config)
+        except ConfigError as exc:
+            print('invalid: %s' % exc, file=sys.stderr)
+            return 1
+        print('valid: primary %s, secondary %s, failover decided within %.1f s of the last answer'
+              % (cfg.primary, cfg.secondary, cfg.detection_time))
+        return 0
+
+    try:
+        cfg = Config.load(args.config)
+    except ConfigError as exc:
+        print('wazo-ha-check: %s' % exc, file=sys.stderr)
+        return 2
+    log = Log(debug=cfg.debug)
+    stop = threading.Event()
+
+    def _stop(signum, _frame):
+        log.notice('signal %d: stopping' % signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    run(cfg, log, stop)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
