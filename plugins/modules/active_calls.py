@@ -23,13 +23,14 @@ description:
   - To drain a stack, wait for RV(channels) to reach 0, not only RV(calls). Channels that never
     enter the dialplan (ARI originates, Local channels) are not counted as calls.
 author:
-  - wazo.maintenance_mode contributors
+  - wazo.maintenance_mode contributors (@wazo-platform)
 attributes:
   check_mode:
     support: full
     description: The command is read-only and runs in check mode too.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 options:
   asterisk_path:
     description:

@@ -28,7 +28,7 @@ description:
     is returned in RV(warnings) and RV(overwritten_conffiles), and shown as a warning.
   - Debian-major upgrades that also need C(wazo-dist-upgrade) are not handled.
 author:
-  - wazo.maintenance_mode contributors
+  - wazo.maintenance_mode contributors (@wazo-platform)
 attributes:
   check_mode:
     support: full
@@ -60,8 +60,8 @@ options:
     default: /var/log/wazo-upgrade.log
   timeout:
     description:
-      - Seconds after which the upgrade is killed and the task fails (the stack may then be half-upgraded:
-        check the log). V(0) waits forever. Needs the C(timeout) command (coreutils) when not V(0).
+      - Seconds after which the upgrade is killed and the task fails (the stack may then be half-upgraded,
+        see the log). V(0) waits forever. Needs the C(timeout) command (coreutils) when not V(0).
     type: int
     default: 7200
   update_cache:
