@@ -82,6 +82,12 @@ options:
       - After a full upgrade, require C(wazo-service status) to exit 0 (all services running).
     type: bool
     default: true
+  services_wait:
+    description:
+      - Seconds to wait for C(wazo-service status) to report every service running after the upgrade
+        (some take a moment to start). V(0) checks once.
+    type: int
+    default: 60
   check_firewall:
     description:
       - After a full upgrade, require that no udp/5060 DROP rule is left in the iptables INPUT chain.
@@ -98,6 +104,8 @@ requirements:
   - A Debian-based Wazo Platform stack with C(wazo-upgrade), C(apt-cache) and C(wazo-service), run as root.
 notes:
   - The wizard must have been run (wazo-upgrade refuses otherwise, which this module reports as a failure).
+  - When nothing needs upgrading, nothing runs and the services and firewall are not checked either;
+    check the stack's health separately before sending traffic to it.
 seealso:
   - module: wazo.maintenance_mode.active_calls
   - name: Wazo Platform upgrade documentation
@@ -214,6 +222,7 @@ firewall_drop_rules:
 
 import os
 import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.wazo_upgrade import (
@@ -228,6 +237,7 @@ C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
 UPGRADE_ENV = dict(C_LOCALE, DEBIAN_FRONTEND='noninteractive', APT_LISTCHANGES_FRONTEND='none')
 TIMEOUT_RCS = (124, 137)
 LOG_TAIL_BYTES = 4096
+SERVICES_POLL = 2
 
 
 class WazoUpgrade(object):
@@ -300,8 +310,13 @@ class WazoUpgrade(object):
         path = self.module.get_bin_path('wazo-service', opt_dirs=['/usr/sbin', '/sbin'])
         if not path:
             return 'wazo-service not found'
-        rc, out, err = self.run([path, 'status'])
-        status = services_status(rc)
+        deadline = time.time() + self.params['services_wait']
+        while True:
+            rc, out, err = self.run([path, 'status'])
+            status = services_status(rc)
+            if status == 'running' or time.time() >= deadline:
+                break
+            time.sleep(SERVICES_POLL)
         self.result['services_status'] = status
         if status != 'running':
             return 'wazo-service status: %s (rc=%s)' % (status, rc)
@@ -439,13 +454,15 @@ def main():
             update_cache=dict(type='bool', default=True),
             expected_version=dict(type='str'),
             check_services=dict(type='bool', default=True),
+            services_wait=dict(type='int', default=60),
             check_firewall=dict(type='bool', default=True),
             fail_on_conffiles=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
-    if module.params['timeout'] < 0:
-        module.fail_json(msg='timeout must be 0 (no timeout) or a number of seconds')
+    for name in ('timeout', 'services_wait'):
+        if module.params[name] < 0:
+            module.fail_json(msg='%s must be 0 or a number of seconds, not %d' % (name, module.params[name]))
     WazoUpgrade(module).main()
 
 

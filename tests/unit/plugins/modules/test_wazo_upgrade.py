@@ -58,8 +58,30 @@ class Stack(object):
         return 0, self.output, ''
 
 
+class Clock(object):
+    """time.time/time.sleep for the module: sleeping advances the clock, nothing waits."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @pytest.fixture
-def stack(host, tmp_path):
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(wazo_upgrade, 'time', fake)
+    return fake
+
+
+@pytest.fixture
+def stack(host, tmp_path, clock):
     return Stack(host, tmp_path / 'wazo-upgrade.log')
 
 
@@ -158,12 +180,28 @@ def test_precondition_failures(stack, run_module, output, marker):
     assert '"%s"' % marker in result['msg']
 
 
-def test_services_failed(stack, run_module):
+def test_services_failed(stack, host, clock, run_module):
     stack.services_rc = 2
     result = run_module(wazo_upgrade, args(stack))
     assert result['failed'] is True
     assert result['services_status'] == 'failed'
     assert 'wazo-service status: failed (rc=2)' in result['msg']
+    assert sum(clock.sleeps) == 60 and host.commands().count('wazo-service') == 31
+
+
+def test_services_come_up(stack, host, clock, run_module):
+    status = iter([1, 1, 0])
+    host.handlers['wazo-service'] = lambda argv: (next(status), '', '')
+    result = run_module(wazo_upgrade, args(stack))
+    assert 'failed' not in result and result['services_status'] == 'running'
+    assert clock.sleeps == [2, 2]
+
+
+def test_services_checked_once(stack, host, clock, run_module):
+    stack.services_rc = 1
+    result = run_module(wazo_upgrade, args(stack, services_wait=0))
+    assert result['failed'] is True and clock.sleeps == []
+    assert host.commands().count('wazo-service') == 1
 
 
 def test_services_stopped(stack, run_module):
@@ -182,6 +220,7 @@ def test_services_not_checked(stack, host, run_module):
 def test_leftover_sip_drop(stack, run_module):
     stack.iptables = (0, DROP, '')
     result = run_module(wazo_upgrade, args(stack))
+    assert 'services_status' in result
     assert result['failed'] is True
     assert result['firewall_drop_rules'] == ['-A INPUT -p udp -m udp --dport 5060 -j DROP']
     assert 'udp/5060 is still dropped' in result['msg']
