@@ -237,14 +237,20 @@ class Migration(object):
 
     # --- phases --------------------------------------------------------------------------------
     def preflight(self):
+        self.dest_missing = False
         if not os.path.isdir(self.dest):
-            self.fail('dest %s does not exist or is not a directory: mount the share first' % self.dest)
+            if not self.check or os.path.lexists(self.dest):
+                self.fail('dest %s does not exist or is not a directory: mount the share first' % self.dest)
+            # check mode: the share is not mounted at the staging point; report as if it were empty
+            self.dest_missing = True
+            self.result['warnings_list'].append('%s is not mounted in check mode: compared with an empty share'
+                                                % self.dest)
         if os.path.lexists(self.src):
             if not os.path.isdir(self.src) or os.path.islink(self.src):
                 self.fail('src %s is not a directory' % self.src)
             if os.path.ismount(self.src):
                 self.fail('src %s is a mount point: the share is already mounted there' % self.src)
-            if os.path.samefile(self.src, self.dest):
+            if not self.dest_missing and os.path.samefile(self.src, self.dest):
                 self.fail('src %s and dest %s are the same directory' % (self.src, self.dest))
         if os.path.lexists(self.backup) and not os.path.isdir(self.backup):
             self.fail('backup %s exists and is not a directory' % self.backup)
@@ -262,6 +268,8 @@ class Migration(object):
     def cleanup_tmp(self):
         """Remove this host's temporary files left by an interrupted run."""
         removed = 0
+        if self.dest_missing:
+            return removed
         mine = TMP_PREFIX + self.tag + '.'
         for cur, _dirs, files in os.walk(self.dest):
             for f in files:
@@ -341,6 +349,9 @@ class Migration(object):
     def ensure_dest_root(self):
         """An empty share root takes the owner and mode of the local tree (asterisk must write there)."""
         if not os.path.isdir(self.src):
+            return
+        if self.dest_missing:
+            self.result['changed'] = True
             return
         sst, dst = os.stat(self.src), os.stat(self.dest)
         same = (sst.st_uid, sst.st_gid, stat.S_IMODE(sst.st_mode)) == (dst.st_uid, dst.st_gid, stat.S_IMODE(dst.st_mode))
