@@ -186,6 +186,18 @@ def test_own_failover_survives_restart(clock, backend, make_check, hcmod):
     assert backend.sets == [2, 0]
 
 
+def test_mode_rewritten_while_stopped_is_not_ours(clock, backend, make_check, hcmod):
+    """Stopped during our failover (upgrade.yml stops the service); routemode.cfg rewritten meanwhile."""
+    store = hcmod.MemoryState()
+    check = make_check(store=store, failback_delay=5)
+    ticks(check, clock, hcmod, DOWN, 3)
+    backend.persisted_mode_mtime = lambda: clock.wall() + 100     # rewritten 100 s after our switch
+    clock.advance(200)
+    check2 = make_check(store=store, failback_delay=5)
+    ticks(check2, clock, hcmod, UP, 30)
+    assert backend.sets == [2] and check2.state == hcmod.S_OPERATOR
+
+
 def test_secondary_down_too_no_failover(make_check, clock, backend, hcmod):
     check = make_check()
     ticks(check, clock, hcmod, DOWN, 10, secondary_ok=False)
@@ -236,7 +248,7 @@ def test_state_file_format(make_check, clock, backend, hcmod, tmp_path):
                 'secondary', 'last_transition', 'transitions', 'last_actions', 'updated'):
         assert key in data, key
     assert data['state'] == 'failover' and data['route_mode'] == 'maintenance' and data['failover_owned']
-    assert set(data['last_transition']) == {'at', 'from', 'to', 'by', 'kind', 'reason'}
+    assert set(data['last_transition']) == {'at', 'epoch', 'from', 'to', 'by', 'kind', 'reason'}
     assert data['primary']['down'] is True and data['primary']['consecutive_failures'] >= 3
 
 

@@ -471,6 +471,12 @@ class KamailioBackend:
         except (IOError, OSError, self.krpc.KamailioError) as exc:
             raise BackendError('route mode %s set in Kamailio but not persisted: %s' % (name, exc))
 
+    def persisted_mode_mtime(self):
+        try:
+            return os.stat(self.krpc.routemode_file(self.cfg.state_dir)).st_mtime
+        except OSError:
+            return None
+
     def get_lock(self):
         try:
             return self.krpc.read_lock(self.cfg.state_dir)
@@ -694,6 +700,10 @@ class HACheck:
             elif mode == MAINTENANCE:
                 self.log.notice('started with route mode maintenance set by an operator: '
                                 'the HA check will not fail back')
+            if mode == MAINTENANCE and self.owned and self._mode_rewritten_since_our_switch():
+                self.log.notice('routemode.cfg was rewritten after the HA check\'s failover (while it was not '
+                                'running): the maintenance mode now belongs to an operator, no failback')
+                self.owned = False
             self.owned = self.owned and mode == MAINTENANCE
             return
         if mode != self.expected_mode:
@@ -705,6 +715,14 @@ class HACheck:
             self.owned = False
             self.expected_mode = mode
             self._dirty = True
+
+    def _mode_rewritten_since_our_switch(self):
+        getter = getattr(self.backend, 'persisted_mode_mtime', None)
+        epoch = (self.last_transition or {}).get('epoch')
+        if getter is None or epoch is None:
+            return False
+        mtime = getter()
+        return mtime is not None and mtime > float(epoch) + 2
 
     def _pause(self, lock, mode):
         if self.lock is None or self.lock.get('owner') != lock.get('owner'):
@@ -777,7 +795,7 @@ class HACheck:
         self.mode = self.expected_mode = new_mode
         self.last_transition_mono = now
         self.transitions += 1
-        self.last_transition = {'at': iso(self.wall()), 'from': MODE_NAMES.get(old), 'to': MODE_NAMES[new_mode],
+        self.last_transition = {'at': iso(self.wall()), 'epoch': round(self.wall(), 3), 'from': MODE_NAMES.get(old), 'to': MODE_NAMES[new_mode],
                                 'by': 'wazo-ha-check', 'kind': name, 'reason': reason}
         self.log.notice('%s: route mode %s -> %s (traffic to the %s): %s' % (
             name.upper(), MODE_NAMES.get(old), MODE_NAMES[new_mode],
