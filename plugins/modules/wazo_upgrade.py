@@ -123,11 +123,13 @@ EXAMPLES = r'''
   check_mode: true
   register: plan
 
-- name: Upgrade the secondary to the version the primary will get
+- name: Upgrade the secondary to the version the primary will get (async, so SSH can drop meanwhile)
   wazo.maintenance_mode.wazo_upgrade:
     state: upgraded
     expected_version: "{{ plan.candidate }}"
     timeout: 3600
+  async: 3700
+  poll: 15
   register: upgrade
 
 - name: Keep the upgrade log on the controller
