@@ -1,0 +1,106 @@
+"""Full loop on loopback: real Kamailio (kamailio_proxy role's config), SIPp stacks, the HA check daemon
+loop with the real backend (the collection's KamailioRPC, routemode.cfg, maintenance.lock).
+
+Kill the primary's SIP -> route mode 2 within 5 s, persisted; calls land on the secondary; primary back ->
+failback only after failback_delay, once; the lock pauses everything. Loopback only, every wait bounded.
+"""
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+import kamailio_loop
+
+harness = kamailio_loop.load_harness()
+pytestmark = [
+    pytest.mark.skipif(harness is None, reason='tests/kamailio harness not present'),
+    pytest.mark.skipif(not (shutil.which('kamailio') or os.path.exists('/usr/sbin/kamailio')) or not shutil.which('sipp'),
+                       reason='kamailio or sipp not installed'),
+]
+
+
+@pytest.fixture(scope='module')
+def loop_env():
+    import wazo_ha_check
+    lp = kamailio_loop.Loop(harness, wazo_ha_check, failback_delay=4, min_transition_interval=1).start()
+    yield lp
+    lp.close()
+
+
+@pytest.fixture
+def loop(loop_env):
+    loop_env.reset()
+    yield loop_env
+    loop_env.stop_check()
+
+
+def wait_state(loop, state, timeout=3):
+    return harness.wait_until(lambda: loop.state().get('state') == state and loop.state(), timeout, 0.05,
+                              'HA check state %s' % state)
+
+
+def test_failover_then_single_failback(loop):
+    loop.start_check()
+    assert loop.call() == 'primary'
+    t0 = time.monotonic()
+    loop.silence_primary('kill')
+    took = loop.wait_mode('maintenance', 8)
+    assert took is not None and took <= 5.0, 'no failover within 5 s (%s); log: %s' % (took, loop.log.lines[-8:])
+    assert loop.persisted() == 'maintenance'          # survives a Kamailio restart
+    st = wait_state(loop, 'failover')
+    assert st['state'] == 'failover' and st['failover_owned'] is True
+    assert st['last_transition']['by'] == 'wazo-ha-check' and st['last_transition']['to'] == 'maintenance'
+    # the first new call after the switch is answered by the secondary
+    assert loop.call() == 'secondary'
+    # primary back: nothing for failback_delay (4 s), then exactly one failback
+    loop.revive_primary('kill')
+    back = time.monotonic()
+    time.sleep(3)
+    assert loop.mode() == 'maintenance'
+    took_back = loop.wait_mode('normal', 6)
+    assert took_back is not None
+    assert time.monotonic() - back >= 4
+    assert loop.persisted() == 'normal'
+    time.sleep(2)
+    st = wait_state(loop, 'normal')
+    assert st['transitions'] == 2 and st['state'] == 'normal' and not st['failover_owned']
+    kinds = [m for _, m in loop.log.lines if m.startswith(('FAILOVER:', 'FAILBACK:'))]
+    assert len(kinds) == 2, kinds
+    assert loop.call() == 'primary'
+    print('failover %.2f s after the primary was killed (%.2f s including the test harness)'
+          % (took, time.monotonic() - t0))
+
+
+def test_silent_primary_fails_over_within_5s(loop):
+    """SIGSTOP: the socket stays, nothing answers (no ICMP): the slow path, timeouts only."""
+    loop.start_check()
+    loop.silence_primary('stop')
+    took = loop.wait_mode('maintenance', 8)
+    assert took is not None and took <= 5.0, took
+    assert 'no answer' in wait_state(loop, 'failover')['primary']['last_probe']
+
+
+def test_lock_pauses_then_release_fails_over(loop):
+    from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+    loop.start_check()
+    k.take_lock('pytest', 'operator at work', state_dir=loop.env.state)
+    loop.silence_primary('kill')
+    assert loop.wait_mode('maintenance', 3) is None    # paused: no failover
+    st = wait_state(loop, 'paused')
+    assert st['state'] == 'paused' and st['lock']['owner'] == 'pytest'
+    k.release_lock('pytest', state_dir=loop.env.state)
+    assert loop.wait_mode('maintenance', 3) is not None
+
+
+def test_operator_maintenance_is_not_failed_back(loop):
+    loop.start_check()
+    rpc = loop.env.rpc()
+    rpc.set_route_mode('maintenance')                 # like wazo-mode maintenance, then lock released
+    time.sleep(6)                                     # > failback_delay with a healthy primary
+    assert loop.mode() == 'maintenance'
+    st = loop.state()
+    assert st['state'] == 'operator' and not st['failover_owned']
+    with open(os.path.join(loop.env.state, 'ha-check.json')) as f:
+        json.load(f)
