@@ -1,0 +1,265 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: wait_for_drain
+short_description: Wait until a Wazo stack has no call left
+version_added: "0.1.0"
+description:
+  - Runs with the Kamailio proxy as the task host. Waits until B(both) the proxy's live dialogs through
+    the stack (dialog profile C(backend), value = the stack's dispatcher set) B(and) the stack's Asterisk
+    channels (C(asterisk -rx 'core show channels count') over SSH from the proxy, with paramiko) are at
+    most O(max_remaining_calls).
+  - Kamailio's count alone misses calls that do not cross the proxy and is lost when Kamailio restarts;
+    Asterisk's alone does not see a call still being set up through the proxy. Hence both.
+  - An action plugin resolves the stack's address (its C(wazo_mm_address), else C(ansible_host)) and its
+    dispatcher set (group C(primary) = 1, C(secondary) = 2), then runs the module on the proxy in
+    slices of at most O(slice) seconds, printing the calls left per source between slices.
+  - Fails after O(timeout) seconds, reporting what is left.
+author:
+  - wazo.maintenance_mode contributors
+options:
+  stack:
+    description: Inventory host name of the stack to drain.
+    type: str
+    required: true
+  timeout:
+    description: Seconds to wait in all before failing.
+    type: float
+    default: 600
+  poll_interval:
+    description: Seconds between two samples.
+    type: float
+    default: 0.5
+  max_remaining_calls:
+    description: Consider the stack drained when both counts are at most this.
+    type: int
+    default: 0
+  slice:
+    description: Longest run of the module on the proxy between two progress reports (seconds).
+    type: float
+    default: 10
+  setid:
+    description:
+      - Dispatcher set of the stack. Default 1 if O(stack) is in group C(primary), 2 if in C(secondary).
+    type: int
+  stack_address:
+    description:
+      - Address to reach the stack over SSH. Default its C(wazo_mm_address), else its C(ansible_host).
+    type: str
+  check_asterisk:
+    description: Also count the stack's Asterisk channels over SSH (turn off only when no Asterisk runs).
+    type: bool
+    default: true
+  asterisk_command:
+    description: Command run on the stack; its output is parsed as C(core show channels count).
+    type: str
+    default: asterisk -rx 'core show channels count'
+  ssh_user:
+    description: User the proxy logs in as on the stack.
+    type: str
+    default: root
+  ssh_key:
+    description: Private key of the proxy for the stacks.
+    type: path
+    default: /root/.ssh/id_ed25519
+  ssh_port:
+    description: SSH port of the stack.
+    type: int
+    default: 22
+  ssh_timeout:
+    description: Seconds for the SSH connection and command.
+    type: float
+    default: 10
+  ssh_known_hosts:
+    description: Known-hosts file to check the stack's host key against (default the system's and root's).
+    type: path
+  ssh_accept_unknown_hosts:
+    description: Accept a stack host key that is not known yet.
+    type: bool
+    default: true
+  rpc_transport:
+    description: The Kamailio jsonrpcs transport.
+    type: str
+    choices: [dgram, fifo]
+    default: dgram
+  rpc_path:
+    description: The jsonrpcs datagram socket or FIFO (default C(/run/kamailio/kamailio_rpc.sock) / C(.fifo)).
+    type: path
+  rpc_timeout:
+    description: Seconds to wait for each RPC reply.
+    type: float
+    default: 3.0
+  slice_timeout:
+    description: Internal, set by the action plugin. Seconds this module run may poll.
+    type: float
+    default: 10
+attributes:
+  action:
+    support: full
+    details: The action plugin loops over module runs and reports progress on the controller.
+  check_mode:
+    support: full
+    description: Takes one sample and does not wait.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - paramiko on the proxy (the kamailio_proxy role installs python3-paramiko)
+seealso:
+  - module: wazo.maintenance_mode.kamailio_mode
+'''
+
+EXAMPLES = r'''
+- name: Wait for the primary to have no call left (the proxy runs the task)
+  wazo.maintenance_mode.wait_for_drain:
+    stack: "{{ groups['primary'][0] }}"
+    timeout: 1800
+  delegate_to: "{{ groups['proxy'][0] }}"
+
+- name: Accept two calls left after ten minutes
+  wazo.maintenance_mode.wait_for_drain:
+    stack: wazo2.example.com
+    timeout: 600
+    max_remaining_calls: 2
+'''
+
+RETURN = r'''
+drained:
+  description: Whether both counts reached O(max_remaining_calls) or fewer.
+  returned: always
+  type: bool
+waited:
+  description: Seconds waited.
+  returned: always
+  type: float
+  sample: 12.5
+samples:
+  description: The samples taken, oldest first; C(asterisk) is null when O(check_asterisk=false).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{time: 1795600000.123, kamailio: 2, asterisk: 3}, {time: 1795600000.625, kamailio: 0, asterisk: 0}]
+remaining:
+  description: The last sample's counts.
+  returned: always
+  type: dict
+  sample: {kamailio: 0, asterisk: 0}
+stack:
+  description: The stack, its address and its dispatcher set.
+  returned: always
+  type: dict
+  sample: {name: wazo1.example.com, address: 192.0.2.11, setid: 1}
+'''
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.asterisk import (
+    AsteriskNotRunning,
+    AsteriskOutputError,
+    parse_channels_count,
+)
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import (
+    KamailioError,
+    KamailioRPC,
+    ssh_run,
+)
+
+
+class DrainError(Exception):
+    pass
+
+
+def asterisk_channels(p, runner=ssh_run):
+    rc, out, err = runner(p['stack_address'], p['asterisk_command'], user=p['ssh_user'], key_file=p['ssh_key'],
+                          port=p['ssh_port'], timeout=p['ssh_timeout'], known_hosts=p['ssh_known_hosts'],
+                          accept_unknown_hosts=p['ssh_accept_unknown_hosts'])
+    try:
+        return parse_channels_count(out + err)['channels']
+    except AsteriskNotRunning as exc:
+        raise DrainError('Asterisk is not running on %s: %s' % (p['stack_address'], exc))
+    except AsteriskOutputError as exc:
+        raise DrainError('%s on %s (rc %s): %s' % (p['asterisk_command'], p['stack_address'], rc, exc))
+
+
+def sample(p, rpc, runner=ssh_run, clock=time.time):
+    kam = rpc.backend_calls(p['setid'])
+    ast = asterisk_channels(p, runner) if p['check_asterisk'] else None
+    return {'time': round(clock(), 3), 'kamailio': kam, 'asterisk': ast}
+
+
+def drained(s, limit):
+    return s['kamailio'] <= limit and (s['asterisk'] is None or s['asterisk'] <= limit)
+
+
+def poll(p, rpc, check_mode=False, runner=ssh_run, clock=time.monotonic, sleep=time.sleep):
+    """Sample until drained or the slice ends. Bounded: at most slice/poll_interval + 1 samples."""
+    started = clock()
+    interval = max(0.05, p['poll_interval'])
+    max_samples = int(max(0.0, p['slice_timeout']) / interval) + 1
+    samples = []
+    for _i in range(max_samples):
+        s = sample(p, rpc, runner)
+        samples.append(s)
+        if check_mode or drained(s, p['max_remaining_calls']):
+            break
+        left = p['slice_timeout'] - (clock() - started)
+        if left <= 0:
+            break
+        sleep(min(interval, left))
+    last = samples[-1]
+    return dict(changed=False, drained=drained(last, p['max_remaining_calls']), samples=samples,
+                waited=round(clock() - started, 3),
+                remaining={'kamailio': last['kamailio'], 'asterisk': last['asterisk']},
+                stack={'name': p['stack'], 'address': p['stack_address'], 'setid': p['setid']})
+
+
+def argument_spec():
+    return dict(
+        stack=dict(type='str', required=True),
+        timeout=dict(type='float', default=600),
+        poll_interval=dict(type='float', default=0.5),
+        max_remaining_calls=dict(type='int', default=0),
+        slice=dict(type='float', default=10),
+        setid=dict(type='int'),
+        stack_address=dict(type='str'),
+        check_asterisk=dict(type='bool', default=True),
+        asterisk_command=dict(type='str', default="asterisk -rx 'core show channels count'"),
+        ssh_user=dict(type='str', default='root'),
+        ssh_key=dict(type='path', default='/root/.ssh/id_ed25519'),
+        ssh_port=dict(type='int', default=22),
+        ssh_timeout=dict(type='float', default=10),
+        ssh_known_hosts=dict(type='path'),
+        ssh_accept_unknown_hosts=dict(type='bool', default=True),
+        rpc_transport=dict(type='str', choices=['dgram', 'fifo'], default='dgram'),
+        rpc_path=dict(type='path'),
+        rpc_timeout=dict(type='float', default=3.0),
+        slice_timeout=dict(type='float', default=10),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    if p['setid'] is None or not p['stack_address']:
+        module.fail_json(msg='wait_for_drain: setid and stack_address are resolved by the action plugin; '
+                             'give them explicitly when the stack is in neither group primary nor secondary')
+    rpc = KamailioRPC(p['rpc_transport'], p['rpc_path'], p['rpc_timeout'])
+    try:
+        result = poll(p, rpc, module.check_mode)
+    except (KamailioError, DrainError) as exc:
+        module.fail_json(msg='wait_for_drain %s: %s' % (p['stack'], exc), exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
