@@ -48,7 +48,7 @@ def test_failover_then_single_failback(loop):
     loop.silence_primary('kill')
     took = loop.wait_mode('maintenance', 8)
     assert took is not None and took <= 5.0, 'no failover within 5 s (%s); log: %s' % (took, loop.log.lines[-8:])
-    assert loop.persisted() == 'maintenance'          # survives a Kamailio restart
+    harness.wait_until(lambda: loop.persisted() == 'maintenance', 2, 0.02, 'mode persisted')  # survives a restart
     st = wait_state(loop, 'failover')
     assert st['state'] == 'failover' and st['failover_owned'] is True
     assert st['last_transition']['by'] == 'wazo-ha-check' and st['last_transition']['to'] == 'maintenance'
@@ -62,7 +62,7 @@ def test_failover_then_single_failback(loop):
     took_back = loop.wait_mode('normal', 6)
     assert took_back is not None
     assert time.monotonic() - back >= 4
-    assert loop.persisted() == 'normal'
+    harness.wait_until(lambda: loop.persisted() == 'normal', 2, 0.02, 'mode persisted')
     time.sleep(2)
     st = wait_state(loop, 'normal')
     assert st['transitions'] == 2 and st['state'] == 'normal' and not st['failover_owned']
