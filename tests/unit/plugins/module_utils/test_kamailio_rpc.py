@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kamailio_rpc without Kamailio: a fake jsonrpcs peer on a unix datagram socket and on a FIFO."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import socket
+import threading
+
+import pytest
+
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+
+
+class FakeDgramKamailio:
+    """Answers each request with handler(request) -> reply dict (or None: stay silent)."""
+
+    def __init__(self, path, handler):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(5)
+        self.handler = handler
+        self.requests = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        for _i in range(20):
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except (socket.timeout, OSError):
+                return
+            req = json.loads(data)
+            self.requests.append(req)
+            reply = self.handler(req)
+            if reply is not None:
+                self.sock.sendto(json.dumps(dict(reply, jsonrpc='2.0', id=req['id'])).encode(), addr)
+
+    def close(self):
+        self.sock.close()
+
+
+def shv_handler(store):
+    def handler(req):
+        m, p = req['method'], req.get('params', [])
+        if m == 'pv.shvGet':
+            if p[0] not in store:
+                return {'error': {'code': 404, 'message': 'Variable not found'}}
+            return {'result': {'name': p[0], 'type': 'int', 'value': store[p[0]]}}
+        if m == 'pv.shvSet':
+            if p[0] not in store:
+                return {'error': {'code': 404, 'message': 'Variable not found'}}
+            store[p[0]] = p[2]
+            return {'result': 'Ok. Variable set to new value.'}
+        if m == 'dlg.profile_get_size':
+            return {'result': {'backend': {'1': 3, '2': 1}}[p[0]][p[1]]}
+        if m == 'dispatcher.list':
+            return {'result': {'NRSETS': 1, 'RECORDS': [{'SET': {'ID': 1, 'TARGETS': [
+                {'DEST': {'URI': 'sip:10.0.0.1:5060', 'FLAGS': 'IP', 'PRIORITY': 0}}]}}]}}
+        return {'error': {'code': 500, 'message': 'Method Not Found'}}
+    return handler
+
+
+@pytest.fixture
+def dgram(tmp_path):
+    store = {'routemode': 0}
+    path = str(tmp_path / 'rpc.sock')
+    fake = FakeDgramKamailio(path, shv_handler(store))
+    yield k.KamailioRPC('dgram', path, timeout=2), store, fake
+    fake.close()
+
+
+def test_route_mode_roundtrip(dgram):
+    rpc, store, fake = dgram
+    assert rpc.get_route_mode() == 'normal'
+    assert rpc.set_route_mode('maintenance') == 'maintenance'
+    assert store['routemode'] == 2
+    assert fake.requests[1]['params'] == ['routemode', 'int', 2]
+
+
+def test_typed_results(dgram):
+    rpc, _store, _fake = dgram
+    assert rpc.profile_size('backend', 1) == 3 and rpc.backend_calls(2) == 1
+    assert rpc.dispatcher_list() == [{'setid': 1, 'uri': 'sip:10.0.0.1:5060', 'flags': 'IP', 'priority': 0,
+                                      'active': False, 'probing': True}]
+
+
+def test_faults_raise(dgram):
+    rpc, store, _fake = dgram
+    with pytest.raises(k.KamailioRPCFault) as e:
+        rpc.call('no.such')
+    assert (e.value.code, e.value.message) == (500, 'Method Not Found')
+    del store['routemode']
+    with pytest.raises(k.RouteModeError, match='does not run the wazo.maintenance_mode'):
+        rpc.get_route_mode()
+
+
+def test_unavailable(tmp_path):
+    with pytest.raises(k.KamailioUnavailable, match='does not exist'):
+        k.KamailioRPC('dgram', str(tmp_path / 'none')).call('core.version')
+    with pytest.raises(k.KamailioUnavailable, match='does not exist'):
+        k.KamailioRPC('fifo', str(tmp_path / 'none')).call('core.version')
+    # a socket file nobody listens on
+    path = str(tmp_path / 'stale.sock')
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.close()
+    with pytest.raises(k.KamailioUnavailable, match='nobody'):
+        k.KamailioRPC('dgram', path, timeout=0.5).call('core.version')
+    # a FIFO nobody reads
+    fifo = str(tmp_path / 'stale.fifo')
+    os.mkfifo(fifo)
+    with pytest.raises(k.KamailioUnavailable, match='nobody reads'):
+        k.KamailioRPC('fifo', fifo, timeout=0.5, reply_dir=str(tmp_path)).call('core.version')
+
+
+def test_silent_peer_times_out(tmp_path):
+    path = str(tmp_path / 'rpc.sock')
+    fake = FakeDgramKamailio(path, lambda req: None)
+    try:
+        with pytest.raises(k.KamailioUnavailable, match='no reply'):
+            k.KamailioRPC('dgram', path, timeout=0.3).call('core.version')
+    finally:
+        fake.close()
+
+
+def test_fifo_transport(tmp_path):
+    fifo = str(tmp_path / 'rpc.fifo')
+    os.mkfifo(fifo)
+    seen = []
+
+    def serve():
+        with open(fifo) as f:
+            req = json.loads(f.readline())
+        seen.append(req)
+        with open(os.path.join(str(tmp_path), req['reply_name']), 'w') as r:
+            r.write(json.dumps({'jsonrpc': '2.0', 'id': req['id'],
+                                'result': {'name': 'routemode', 'type': 'int', 'value': 2}}))
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    rpc = k.KamailioRPC('fifo', fifo, timeout=3, reply_dir=str(tmp_path))
+    assert rpc.get_route_mode() == 'maintenance'
+    t.join(3)
+    assert seen[0]['method'] == 'pv.shvGet' and seen[0]['params'] == ['routemode']
+    assert not [n for n in os.listdir(str(tmp_path)) if n.startswith('wazo_mm_rpc_')]  # reply FIFO removed
+
+
+def test_persisted_mode(tmp_path):
+    d = str(tmp_path)
+    assert k.read_persisted_mode(d) is None
+    assert k.write_persisted_mode('maintenance', d) is True
+    assert k.write_persisted_mode('maintenance', d) is False
+    assert k.read_persisted_mode(d) == 'maintenance'
+    text = open(k.routemode_file(d)).read()
+    assert 'modparam("pv", "shvset", "routemode=i:2")' in text
+    assert oct(os.stat(k.routemode_file(d)).st_mode & 0o777) == '0o644'
+    k.write_persisted_mode(0, d)
+    assert k.read_persisted_mode(d) == 'normal'
+    assert [n for n in os.listdir(d)] == ['routemode.cfg']  # no temp file left
+    with open(k.routemode_file(d), 'w') as f:
+        f.write('modparam("pv", "shvset", "routemode=i:7")\n')
+    with pytest.raises(k.RouteModeError):
+        k.read_persisted_mode(d)
+    with open(k.routemode_file(d), 'w') as f:
+        f.write('# empty\n')
+    with pytest.raises(k.RouteModeError):
+        k.read_persisted_mode(d)
+    with pytest.raises(k.RouteModeError):
+        k.write_persisted_mode('sideways', d)
+
+
+def test_lock(tmp_path):
+    d = str(tmp_path)
+    assert k.read_lock(d) is None
+    assert k.take_lock('alice', 'why', d, now='2026-01-01T00:00:00Z') is True
+    assert k.read_lock(d) == {'owner': 'alice', 'reason': 'why', 'since': '2026-01-01T00:00:00Z'}
+    assert k.take_lock('alice', 'again', d) is False
+    with pytest.raises(k.LockHeld, match='alice'):
+        k.take_lock('bob', '', d)
+    with pytest.raises(k.LockHeld):
+        k.release_lock('bob', d)
+    assert k.release_lock('alice', d) is True
+    assert k.release_lock('alice', d) is False
+    with open(k.lock_file(d), 'w') as f:
+        f.write('garbage')
+    assert k.read_lock(d)['owner'] == 'unknown'  # a corrupt lock still counts as held
+    assert k.release_lock('x', d, force=True) is True
+
+
+def test_mode_names():
+    assert k.mode_name(0) == 'normal' and k.mode_name('2') == 'maintenance'
+    with pytest.raises(k.RouteModeError):
+        k.mode_name(1)
+    assert k.mode_value('maintenance') == 2
