@@ -25,7 +25,7 @@ description:
   - Calls set up before a switch stay on their stack until they end (record-routed dialogs); use
     M(wazo.maintenance_mode.wait_for_drain) to wait for them.
 author:
-  - wazo.maintenance_mode contributors
+  - wazo.maintenance_mode contributors (@wazo-platform)
 options:
   mode:
     description:
@@ -76,7 +76,9 @@ attributes:
     support: full
     description: Shows the route mode (running and persisted) and the lock before and after.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the Kamailio proxy (Linux).
 notes:
   - Speaks JSON-RPC to Kamailio directly; never relies on C(kamcmd)/C(kamctl), which exit 0 on errors.
 seealso:

@@ -23,7 +23,7 @@ description:
     slices of at most O(slice) seconds, printing the calls left per source between slices.
   - Fails after O(timeout) seconds, reporting what is left.
 author:
-  - wazo.maintenance_mode contributors
+  - wazo.maintenance_mode contributors (@wazo-platform)
 options:
   stack:
     description: Inventory host name of the stack to drain.
@@ -103,14 +103,17 @@ options:
 attributes:
   action:
     support: full
-    details: The action plugin loops over module runs and reports progress on the controller.
+    description: The action plugin loops over module runs and reports progress on the controller.
   check_mode:
     support: full
     description: Takes one sample and does not wait.
   diff_mode:
     support: none
+    description: Nothing to compare; it only waits.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the Kamailio proxy (Linux).
 requirements:
   - paramiko on the proxy (the kamailio_proxy role installs python3-paramiko)
 seealso:

@@ -249,7 +249,7 @@ _uac_seq = [0]
 
 
 def sipp_uac(env, scenario='phone_uac.xml', calls=1, rate=10, duration_ms=0, domain=DOMAINS[0],
-             background=False, timeout=60):
+             background=False, timeout=60, recv_timeout_ms=15000):
     """Place ``calls`` calls from a phone through the proxy. Returns a UacResult (or a Popen + finisher)."""
     _need(SIPP)
     _uac_seq[0] += 1
@@ -257,7 +257,7 @@ def sipp_uac(env, scenario='phone_uac.xml', calls=1, rate=10, duration_ms=0, dom
     cmd = [SIPP, '-sf', os.path.join(SIPP_DIR, scenario), '-i', PHONE_IP, '-p', str(16000 + _uac_seq[0]),
            '-m', str(calls), '-r', str(rate), '-l', str(max(calls, 1)), '-d', str(duration_ms),
            '-s', 'wazo', '-key', 'domain', domain, '-trace_logs', '-log_file', log,
-           '-recv_timeout', '15000', '-timeout', '%ds' % timeout, '-timeout_error', '-nostdin', '-nd',
+           '-recv_timeout', str(recv_timeout_ms), '-timeout', '%ds' % timeout, '-timeout_error', '-nostdin', '-nd',
            '-trace_stat', '-stf', log + '.stat', '-max_recv_loops', '1000',
            '%s:%d' % PROXY]
 

@@ -90,7 +90,7 @@ def test_dispatcher_probes_see_a_dead_stack(env, stacks, kamailio, normal_mode):
         assert [d['active'] for d in rpc.dispatcher_list() if d['setid'] == 1] == [True]
         # maintenance mode with the secondary down: new calls are refused (503), not sent to the primary
         rpc.set_route_mode('maintenance')
-        res = sipp_uac(env, calls=1)
+        res = sipp_uac(env, calls=1, recv_timeout_ms=2000)
         assert res.rc != 0 and res.answered == {}
     finally:
         stacks['secondary'].start()
