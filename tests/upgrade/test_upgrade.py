@@ -1,0 +1,157 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Proofs of upgrade.yml on the lab (issue 5): zero failed calls under load, a control run that does drop
+calls, the failure paths, resume, check mode, Kamailio restart in maintenance, a bad inventory.
+
+    make lab-up && ansible-playbook -i .lab/inventory.yml playbooks/setup.yml
+    LAB_INVENTORY=.lab/inventory.yml .venv/bin/pytest -v tests/upgrade
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import yaml
+
+from conftest import FIRST, LAST, labtools
+
+UPGRADE = os.path.join(labtools.ROOT, 'playbooks', 'upgrade.yml')
+CARELESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'careless.yml')
+
+
+def _upgrade(lab, tmp_path, *args):
+    report = tmp_path / 'reports'
+    proc = lab.playbook(UPGRADE, '-e', 'wazo_mm_upgrade_report_dir=%s' % report, *args, check=False)
+    return proc, report
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing(lab, tmp_path):
+    lab.reset_versions()
+    before = lab.state()
+    proc, _ = _upgrade(lab, tmp_path, '--check')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert 'Upgrade plan: full' in proc.stdout
+    assert '%s -> %s' % (FIRST, LAST) in proc.stdout
+    assert lab.state() == before
+
+
+def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
+    lab.reset_versions()
+    cron_before = lab.ssh('primary', 'cat /etc/cron.d/xivo-ha-master').stdout
+    load.start(rate=10, calls=5000, min_ms=2000, max_ms=30000)
+    load.wait_created(150, timeout=60)  # calls in progress on the primary before anything starts
+    proc, report_dir = _upgrade(lab, tmp_path)
+    load.wait_created(1000, timeout=300)  # at least 1000 calls in all
+    result = load.stop()
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert result['failed'] == 0, result
+    assert result['created'] >= 1000 and result['successful'] == result['created'], result
+    state = lab.state()
+    assert state['versions'] == {'primary': LAST, 'secondary': LAST}
+    assert state['mode'] == 'normal'
+    assert not state['lock']
+    assert state['cron'] == cron_before  # DB sync cron restored exactly
+    assert state['ha_check'] == 'active'
+    with open(report_dir / ('upgrade-%s.json' % LAST)) as handle:
+        report = json.load(handle)
+    # calls were still up on the primary when traffic switched, and all of them ended normally (0 failed)
+    at_switch = report['drain']['calls_at_switch']
+    assert max(at_switch.get('kamailio', 0), at_switch.get('asterisk', 0)) > 0, report['drain']
+    assert [s['step'] for s in report['steps']][-1] == 'replicate'
+    assert (report_dir / ('upgrade-%s.md' % LAST)).exists()
+
+
+def test_control_careless_upgrade_drops_calls(lab, load):
+    """Same load, the primary upgraded in place: calls must fail, or the proof above proves nothing."""
+    lab.reset_versions()
+    load.start(rate=10, calls=5000, min_ms=2000, max_ms=30000)
+    load.wait_created(150, timeout=60)
+    lab.playbook(CARELESS)
+    load.wait_created(400, timeout=120)
+    result = load.stop()
+    assert result['failed'] > 0, result
+
+
+def test_secondary_failure_stops_before_any_switch(lab, load, tmp_path):
+    lab.reset_versions()
+    lab.ssh('secondary', 'echo "message: disk full (injected)" > /etc/wazo-standin/fail-next-upgrade')
+    load.start(rate=5, calls=2000, min_ms=2000, max_ms=10000)
+    load.wait_created(20, timeout=30)
+    proc, report_dir = _upgrade(lab, tmp_path)
+    result = load.stop()
+    assert proc.returncode != 0
+    assert 'UPGRADE STOPPED BEFORE ANY TRAFFIC MOVED' in proc.stdout
+    assert 'restore it from its snapshot' in proc.stdout
+    assert result['failed'] == 0, result
+    state = lab.state()
+    assert state['mode'] == 'normal' and state['versions'] == {'primary': FIRST, 'secondary': FIRST}
+    assert state['lock']['owner'] == 'upgrade.yml' and state['ha_check'] != 'active'
+    assert '#wazo-maintenance#' in state['cron']
+    assert (report_dir / 'logs' / 'secondary-wazo-upgrade.log').exists()
+    # the abort path puts everything back
+    proc, _ = _upgrade(lab, tmp_path, '-e', 'wazo_mm_upgrade_abort=true')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    state = lab.state()
+    assert not state['lock'] and state['ha_check'] == 'active' and '#wazo-maintenance#' not in state['cron']
+
+
+def test_primary_failure_keeps_traffic_on_secondary_then_resumes(lab, load, tmp_path):
+    lab.reset_versions()
+    lab.ssh('primary', 'touch /etc/wazo-standin/fail-next-upgrade')
+    load.start(rate=5, calls=2000, min_ms=2000, max_ms=10000)
+    load.wait_created(20, timeout=30)
+    proc, _ = _upgrade(lab, tmp_path)
+    assert proc.returncode != 0
+    assert 'PRIMARY UPGRADE FAILED' in proc.stdout and 'revert the primary to its snapshot' in proc.stdout
+    state = lab.state()
+    assert state['mode'] == 'maintenance'
+    assert state['versions'] == {'primary': FIRST, 'secondary': LAST}
+    # rerun: resumes with the primary (no last sync across versions), ends in normal mode
+    proc, _ = _upgrade(lab, tmp_path)
+    result = load.stop()
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert 'Upgrade plan: resume' in proc.stdout
+    assert result['failed'] == 0, result
+    state = lab.state()
+    assert state['versions'] == {'primary': LAST, 'secondary': LAST} and state['mode'] == 'normal'
+    assert not state['lock'] and '#wazo-maintenance#' not in state['cron']
+
+
+def test_nothing_to_upgrade_is_a_no_op(lab, tmp_path):
+    proc, _ = _upgrade(lab, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    if lab.version('primary') == LAST:
+        assert 'nothing to upgrade' in proc.stdout
+        assert all(r.get('changed', 0) == 0 for r in labtools.recap(proc.stdout).values())
+
+
+def test_kamailio_restart_in_maintenance_keeps_calls_off_the_primary(lab):
+    lab.ssh('proxy', 'wazo-mode maintenance --no-wait --force')
+    try:
+        lab.ssh('proxy', 'systemctl restart kamailio')
+        assert lab.route_mode()['mode'] == 'maintenance'
+        before = lab.channels('primary')['processed']
+        ok, failed, out = labtools.sipp_call(lab.hosts['proxy'], labtools.host_ip_towards(lab.hosts['proxy']),
+                                             duration_ms=500, calls=5, rate=5)
+        assert (ok, failed) == (5, 0), out[-3000:]
+        assert lab.channels('primary')['processed'] == before  # 0 calls sent to the primary
+    finally:
+        lab.ssh('proxy', 'wazo-mode normal --no-wait --force')
+
+
+def test_bad_inventory_refused_before_any_change(lab, tmp_path):
+    with open(lab.path) as handle:
+        inv = yaml.safe_load(handle)
+    inv['all']['children']['secondary']['hosts']['secondary']['wazo_mm_address'] = lab.hosts['primary']
+    bad = tmp_path / 'inventory.yml'
+    bad.write_text(yaml.safe_dump(inv))
+    os.symlink(os.path.join(os.path.dirname(lab.path), 'group_vars'), str(tmp_path / 'group_vars'))
+    before = lab.state()
+    proc = lab.playbook(UPGRADE, inventory=str(bad), check=False)
+    assert proc.returncode != 0
+    assert 'wazo_mm_address' in proc.stdout + proc.stderr
+    assert lab.state() == before
