@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """P2: failover time. The primary goes silent -> route mode switched -> first new call answered by the secondary.
 
 Loopback bench (no lab): the kamailio_proxy role's own Kamailio config, SIPp stacks and the wazo-ha-check
@@ -48,7 +47,7 @@ def one_run(loop, how):
         if switch is None:
             return None, None
         answered = None
-        for _ in range(5):                       # bounded: a call refused right at the switch is retried
+        for dummy in range(5):                       # bounded: a call refused right at the switch is retried
             stack = loop.call(timeout=10)
             if stack == 'secondary':
                 answered = time.monotonic() - t0
@@ -72,8 +71,8 @@ def write_results(rows, runs, settings):
              '-> first new call answered by the secondary (s) | failed runs | goal 5 s |',
              '|---|---|---|---|---|']
     for case, sw, call, failed, ok in rows:
-        lines.append('| %s | %s | %s | %d | %s |' % (case, ' / '.join(sw), ' / '.join(call), failed,
-                                                   'met' if ok else 'NOT met'))
+        lines.append('| %s | %s | %s | %d | %s |'
+                     % (case, ' / '.join(sw), ' / '.join(call), failed, 'met' if ok else 'NOT met'))
     block = '\n'.join(lines) + '\n'
     header = ('## P2 failover time (bench/failover.py)\n\n'
               'Primary silent -> route mode switched by wazo-ha-check -> first new call answered by the secondary.\n'
@@ -96,7 +95,7 @@ def write_results(rows, runs, settings):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--cases', default='kill,stop')
     ap.add_argument('--no-write', action='store_true', help='print only, do not update bench/RESULTS.md')

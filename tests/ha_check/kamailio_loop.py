@@ -153,7 +153,7 @@ class Loop:
             try:
                 if self.mode() == name:
                     return time.monotonic() - start
-            except Exception:  # pylint: disable=broad-except  (Kamailio busy: try again)
+            except Exception:  # pylint: disable=broad-except
                 pass
             time.sleep(interval)
         return None

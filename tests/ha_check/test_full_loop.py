@@ -66,7 +66,7 @@ def test_failover_then_single_failback(loop):
     time.sleep(2)
     st = wait_state(loop, 'normal')
     assert st['transitions'] == 2 and st['state'] == 'normal' and not st['failover_owned']
-    kinds = [m for _, m in loop.log.lines if m.startswith(('FAILOVER:', 'FAILBACK:'))]
+    kinds = [m for dummy, m in loop.log.lines if m.startswith(('FAILOVER:', 'FAILBACK:'))]
     assert len(kinds) == 2, kinds
     assert loop.call() == 'primary'
     print('failover %.2f s after the primary was killed (%.2f s including the test harness)'

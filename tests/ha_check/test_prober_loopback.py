@@ -42,7 +42,7 @@ class Sipp:
         import wazo_ha_check as hc
         prober = hc.OptionsProber([(self.ip, self.port)], 0.1)
         try:
-            for _ in range(50):
+            for dummy in range(50):
                 if prober.probe()[(self.ip, self.port)].ok:
                     return self
                 assert self.proc.poll() is None, 'sipp exited with %s' % self.proc.returncode
@@ -75,7 +75,7 @@ def test_probe_answered_by_sipp(sipp_factory, hcmod):
     sipp_factory(PRIMARY, port)
     prober = hcmod.OptionsProber([(PRIMARY, port)], 0.4)
     try:
-        results = [prober.probe()[(PRIMARY, port)] for _ in range(10)]
+        results = [prober.probe()[(PRIMARY, port)] for dummy in range(10)]
     finally:
         prober.close()
     assert all(r.ok and r.code == 200 for r in results), results
@@ -133,7 +133,7 @@ def test_late_answer_to_an_earlier_probe_does_not_count(hcmod):
         prober = hcmod.OptionsProber([(PRIMARY, port)], 0.3)
         try:
             results = []
-            for _ in range(4):
+            for dummy in range(4):
                 results.append(prober.probe()[(PRIMARY, port)])
                 time.sleep(0.2)
         finally:
@@ -170,7 +170,7 @@ def test_daemon_loop_fails_over_within_5s_when_sipp_primary_dies(sipp_factory, h
         assert backend.sets == [] and store.data.get('state') == 'normal'
         killed = time.monotonic()
         primary.kill()
-        for _ in range(100):                       # bounded: 10 s
+        for dummy in range(100):                       # bounded: 10 s
             if 2 in switched:
                 break
             time.sleep(0.1)

@@ -3,8 +3,6 @@ import json
 
 import pytest
 
-from conftest import FakeBackend  # noqa: F401  (documentation: the fixtures come from conftest)
-
 UP, DOWN = True, False
 
 
@@ -16,7 +14,7 @@ def ticks(check, clock, hc, primary_ok, seconds, secondary_ok=True, step=0.5):
     """Tick every `step` seconds for `seconds`; returns the times (relative) at which the mode changed."""
     changes = []
     t0 = clock.now
-    for _ in range(int(round(seconds / step))):
+    for dummy in range(int(round(seconds / step))):
         clock.advance(step)
         before = check.backend.mode
         check.tick(probe(hc, primary_ok), probe(hc, secondary_ok))
@@ -46,7 +44,7 @@ def test_down_after_n_consecutive_failures(make_check, clock, backend, hcmod):
 
 def test_isolated_misses_do_not_fail_over(make_check, clock, backend, hcmod):
     check = make_check()
-    for _ in range(20):
+    for dummy in range(20):
         ticks(check, clock, hcmod, DOWN, 1.0)   # two misses
         ticks(check, clock, hcmod, UP, 0.5)     # one answer resets the count
     assert backend.sets == []
@@ -68,7 +66,7 @@ def test_failback_only_after_t_continuous_health(make_check, clock, backend, hcm
     assert ticks(check, clock, hcmod, UP, 59.5) == []
     assert check.state == hcmod.S_FAILOVER
     changes = ticks(check, clock, hcmod, UP, 1.0)
-    assert [m for _, m in changes] == [0]
+    assert [m for dummy, m in changes] == [0]
     assert check.state == hcmod.S_NORMAL and not check.owned
     assert backend.sets == [2, 0]
     assert check.last_transition['kind'] == 'failback'
@@ -90,7 +88,7 @@ def test_no_flapping_min_transition_interval(make_check, clock, backend, hcmod):
     ticks(check, clock, hcmod, UP, 5)                     # healthy 1 s would allow failback, interval does not
     assert backend.sets == [2]
     changes = ticks(check, clock, hcmod, UP, 30)
-    assert [m for _, m in changes] == [0]
+    assert [m for dummy, m in changes] == [0]
     # failback at >= 30 s after the failover
     assert check.last_transition['kind'] == 'failback'
     # a flapping primary: down again right away -> deferred until 30 s after the failback
@@ -99,12 +97,12 @@ def test_no_flapping_min_transition_interval(make_check, clock, backend, hcmod):
     changes = ticks(check, clock, hcmod, DOWN, 40)
     assert len(changes) == 1 and changes[0][1] == 2
     assert t0 + changes[0][0] - t_fb >= 30 - 1e-6
-    assert any('failover deferred' in m for _, m in check.log.lines)
+    assert any('failover deferred' in m for dummy, m in check.log.lines)
 
 
 def test_flapping_primary_bounded_transitions(make_check, clock, backend, hcmod):
     check = make_check(failback_delay=60, min_transition_interval=10)
-    for _ in range(30):                                   # 30 cycles of 20 s up / 2 s down
+    for dummy in range(30):                                   # 30 cycles of 20 s up / 2 s down
         ticks(check, clock, hcmod, UP, 20)
         ticks(check, clock, hcmod, DOWN, 2)
     assert backend.sets == [2]                            # failed over once, never failed back
@@ -119,7 +117,7 @@ def test_lock_blocks_failover(make_check, clock, backend, hcmod):
     assert backend.sets == []
     assert check.state == hcmod.S_PAUSED
     assert 'upgrade.yml' in check.reason
-    logged = ' '.join(m for _, m in check.log.lines)
+    logged = ' '.join(m for dummy, m in check.log.lines)
     assert 'PAUSED' in logged and 'not failing over' in logged
     # released while the primary is still down: fails over on the next round
     backend.lock = None
@@ -136,7 +134,7 @@ def test_lock_blocks_failback(make_check, clock, backend, hcmod):
     assert check.state == hcmod.S_PAUSED
     backend.lock = None                                   # mode untouched during the lock: still ours
     changes = ticks(check, clock, hcmod, UP, 0.5)
-    assert [m for _, m in changes] == [0]
+    assert [m for dummy, m in changes] == [0]
 
 
 def test_operator_maintenance_not_undone(make_check, clock, backend, hcmod):
@@ -258,10 +256,10 @@ def test_actions_run_in_order_and_failure_does_not_block(hcmod, backend):
     runner = hcmod.ActionRunner(backend.ssh_run, log, on_done=lambda *a: done.append(a))
     runner.submit('failover', '10.0.0.2', ['systemctl restart a', 'will fail', 'asterisk -rx x'])
     assert runner.wait(5)
-    assert [c for _, c in backend.ran] == ['systemctl restart a', 'will fail', 'asterisk -rx x']
+    assert [c for dummy, c in backend.ran] == ['systemctl restart a', 'will fail', 'asterisk -rx x']
     results = done[0][2]
     assert [r['ok'] for r in results] == [True, False, True]
-    lines = [m for _, m in log.lines]
+    lines = [m for dummy, m in log.lines]
     assert any('action 2/3' in m and 'FAILED rc=1' in m for m in lines)
 
 

@@ -277,11 +277,11 @@ def parse_response(data):
         return None
     branch = call_id = None
     for line in lines[1:]:
-        name, _, value = line.partition(':')
+        name, dummy, value = line.partition(':')
         name = name.strip().lower()
         if name in ('via', 'v') and branch is None:
             for param in value.split(';')[1:]:
-                key, _, val = param.strip().partition('=')
+                key, dummy, val = param.strip().partition('=')
                 if key.lower() == 'branch':
                     branch = val.strip().split(',')[0]
         elif name in ('call-id', 'i'):
@@ -338,8 +338,9 @@ class OptionsProber:
                 'Contact: <sip:wazo-ha-check@%(lhp)s>\r\n'
                 'Accept: application/sdp\r\n'
                 'User-Agent: %(ua)s\r\n'
-                'Content-Length: 0\r\n\r\n') % dict(hp=hostport, lhp=lhostport, branch=branch,
-                                                     tag=random.getrandbits(32), cseq=self.cseq, ua=self.user_agent)
+                'Content-Length: 0\r\n\r\n') % dict(
+                    hp=hostport, lhp=lhostport, branch=branch, tag=random.getrandbits(32), cseq=self.cseq,
+                    ua=self.user_agent)
 
     def probe(self):
         """Probe every target at once; return ``{target: ProbeResult}`` within ``timeout`` seconds."""
@@ -361,7 +362,7 @@ class OptionsProber:
             if left <= 0:
                 break
             try:
-                ready, _, _ = select.select(list(pending), [], [], left)
+                ready = select.select(list(pending), [], [], left)[0]
             except InterruptedError:
                 continue
             for fd in ready:
@@ -542,7 +543,7 @@ class ActionRunner:
                 output = (out + err).strip()
                 ok = rc == 0 and not any(m in output for m in FAILURE_MARKERS)
                 detail = 'rc=%s' % rc
-            except Exception as exc:  # pylint: disable=broad-except  (log it, go on: the switch is done)
+            except Exception as exc:  # pylint: disable=broad-except
                 ok, output, detail = False, '', 'not run: %s' % exc
             took = self.clock() - start
             tail = output.replace('\n', ' | ')[-300:]
@@ -708,8 +709,8 @@ class HACheck:
             return
         if mode != self.expected_mode:
             who = 'by the lock holder %s' % lock.get('owner') if lock else 'outside the HA check'
-            self.log.notice('route mode changed %s -> %s %s' % (MODE_NAMES.get(self.expected_mode),
-                                                                 MODE_NAMES.get(mode), who))
+            self.log.notice('route mode changed %s -> %s %s'
+                            % (MODE_NAMES.get(self.expected_mode), MODE_NAMES.get(mode), who))
             if self.owned:
                 self.log.notice('the HA check no longer owns the failover: it will not fail back')
             self.owned = False
@@ -916,7 +917,7 @@ def run(cfg, log, stop, backend=None, prober=None, store=None, max_rounds=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='wazo-ha-check', description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(prog='wazo-ha-check', description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='configuration file (default %(default)s)')
     parser.add_argument('--check-config', metavar='FILE', help='validate FILE and exit (0 = valid)')
     parser.add_argument('--probe', metavar='HOST[:PORT]', help='send one SIP OPTIONS and print the result')
@@ -924,7 +925,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.probe:
-        host, _, port = args.probe.rpartition(':') if args.probe.count(':') == 1 else (args.probe, '', '5060')
+        host, dummy, port = args.probe.rpartition(':') if args.probe.count(':') == 1 else (args.probe, '', '5060')
         target = (host, int(port or 5060))
         prober = OptionsProber([target], args.timeout)
         try:
