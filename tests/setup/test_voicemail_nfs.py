@@ -1,0 +1,319 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to wazo.maintenance_mode
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lab proof of the voicemail_nfs role: NFS export (NFS-Ganesha in the lab), and the no-loss migration of
+both stacks' voicemail onto the share with real files — an injected failure, a process killed mid-copy,
+resume, merge, a conflict, idempotence.
+
+    LAB_INVENTORY=.lab-NAME/inventory.yml .venv/bin/pytest -v tests/setup/test_voicemail_nfs.py
+
+DESTRUCTIVE for the lab's voicemail: every scenario starts by unmounting the share on the stacks and
+rebuilding their spool. The tests depend on each other and run in file order.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VM = '/var/spool/asterisk/voicemail'
+VM_OLD = VM + '_old'
+STAGING = '/var/lib/wazo-maintenance/voicemail-staging'
+
+
+# --- lab helpers (kept in this file: tests/setup has no shared helper of this role) ------------------
+class Lab(object):
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        with open(self.path) as fh:
+            inv = yaml.safe_load(fh)
+        self.vars = inv['all'].get('vars', {})
+        self.hosts = {}
+        for group, body in inv['all']['children'].items():
+            for name, hv in (body.get('hosts') or {}).items():
+                if hv and 'ansible_host' in hv:
+                    self.hosts[group] = hv['ansible_host']
+        gv = os.path.join(os.path.dirname(self.path), 'group_vars', 'all')
+        self.group_vars = {}
+        if os.path.isdir(gv):
+            for f in sorted(os.listdir(gv)):
+                if f.endswith('.yml'):
+                    with open(os.path.join(gv, f)) as fh:
+                        self.group_vars.update(yaml.safe_load(fh) or {})
+        self.ssh_base = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5',
+                         '-i', self.vars['ansible_ssh_private_key_file']] + \
+            shlex.split(self.vars.get('ansible_ssh_common_args', '')) + ['-l', self.vars.get('ansible_user', 'root')]
+
+    def ssh(self, group, cmd, check=True, timeout=300):
+        p = subprocess.run(self.ssh_base + [self.hosts[group], cmd], capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError('%s: %s -> rc %d\n%s\n%s' % (group, cmd, p.returncode, p.stdout, p.stderr))
+        return p
+
+    def playbook(self, text, extra_args=(), background=False):
+        fd, path = tempfile.mkstemp(prefix='wazo-mm-test-', suffix='.yml')
+        with os.fdopen(fd, 'w') as fh:
+            fh.write(text)
+        cmd = [os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), '-i', self.path, path] + list(extra_args)
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+        if background:
+            return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        return p.returncode, p.stdout + p.stderr
+
+
+def recap(output):
+    """{host: {'changed': n, 'failed': n, ...}} from the PLAY RECAP."""
+    out = {}
+    for m in re.finditer(r'^(\S+)\s+:\s+(ok=.*)$', output, re.M):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
+    return out
+
+
+@pytest.fixture(scope='module')
+def lab():
+    path = os.environ.get('LAB_INVENTORY')
+    if not path:
+        pytest.skip('no lab: set LAB_INVENTORY to a lab inventory (make lab-up writes .lab[-NAME]/inventory.yml)')
+    if not os.path.exists(path):
+        pytest.skip('no lab: %s does not exist (make lab-up)' % path)
+    lab = Lab(path)
+    for g in ('proxy', 'primary', 'secondary'):
+        if g not in lab.hosts:
+            pytest.skip('no lab: group %s missing in %s' % (g, path))
+        try:
+            if lab.ssh(g, 'true', check=False, timeout=20).returncode != 0:
+                pytest.skip('no lab: %s (%s) unreachable' % (g, lab.hosts[g]))
+        except subprocess.TimeoutExpired:
+            pytest.skip('no lab: %s (%s) unreachable' % (g, lab.hosts[g]))
+    if lab.ssh('primary', 'id asterisk', check=False).returncode != 0:
+        pytest.skip('no Wazo stand-in on the lab stacks (make standin)')
+    return lab
+
+
+ROLE_PLAY = '''
+- name: Voicemail on NFS
+  hosts: nfs_server:primary:secondary
+  environment: %(env)s
+  roles:
+    - role: wazo.maintenance_mode.voicemail_nfs
+'''
+
+
+def run_role(lab, env=None, args=()):
+    return lab.playbook(ROLE_PLAY % dict(env=repr(dict(env or {}))), args)
+
+
+def manifest(lab, group, path):
+    """{relpath: 'sha256 uid gid mode'} of every file under path on the host."""
+    p = lab.ssh(group, 'cd %s && find . -name .wazo-mm-migrated -prune -o -type f -printf "%%P\\t%%U %%G %%m\\n" '
+                       '| sort' % shlex.quote(path), check=False)
+    if p.returncode != 0:
+        return {}
+    attrs = dict(line.split('\t') for line in p.stdout.splitlines() if line)
+    out = {}
+    if attrs:
+        sums = lab.ssh(group, 'cd %s && find . -name .wazo-mm-migrated -prune -o -type f -print0 | xargs -0 sha256sum'
+                       % shlex.quote(path)).stdout
+        for line in sums.splitlines():
+            digest, rel = line.split(None, 1)
+            rel = rel[2:] if rel.startswith('./') else rel
+            out[rel] = '%s %s' % (digest, attrs[rel])
+    return out
+
+
+def share_path(lab):
+    return lab.group_vars.get('wazo_mm_voicemail_mount_src', '/srv/lab-share/voicemails')
+
+
+RESET = r'''
+set -e
+umount -q {vm} 2>/dev/null || true
+umount -q {staging} 2>/dev/null || true
+sed -i '\#[[:space:]]{vm}[[:space:]]#d' /etc/fstab
+rm -rf {vm} {vm_old}
+mkdir -p {vm}
+chown asterisk:asterisk {vm} && chmod 0750 {vm}
+'''
+
+# Real messages: Asterisk's layout (context/mailbox/INBOX|Old/msgNNNN.{{txt,wav}}), owned by asterisk, 0640.
+MAKE_MESSAGES = r'''
+set -e
+cd {vm}
+python3 - <<'PY'
+import os, random
+rnd = random.Random({seed})
+for ctx, box, folder, n, size in {spec}:
+    d = os.path.join(ctx, box, folder)
+    os.makedirs(d, exist_ok=True)
+    for i in range(n):
+        base = os.path.join(d, 'msg%04d' % i)
+        with open(base + '.txt', 'w') as fh:
+            fh.write('[message]\norigmailbox=%s\nmsg=%d\ncontext=%s\nseed={seed}\n' % (box, i, ctx))
+        with open(base + '.wav', 'wb') as fh:
+            fh.write(bytes(rnd.getrandbits(8) for _ in range(size)) if size < 65536 else os.urandom(size))
+PY
+chown -R asterisk:asterisk {vm}
+find {vm} -type d -exec chmod 0750 {{}} +
+find {vm} -type f -exec chmod 0640 {{}} +
+'''
+
+
+def reset(lab, primary_spec, secondary_spec, secondary_copies_primary=()):
+    """Unmount, rebuild both spools, empty the share (root-owned, like a fresh export)."""
+    for g in ('primary', 'secondary'):
+        lab.ssh(g, RESET.format(vm=VM, vm_old=VM_OLD, staging=STAGING))
+    lab.ssh('proxy', 'mkdir -p {s} && find {s} -mindepth 1 -delete && chown root:root {s} && chmod 0755 {s}'
+            .format(s=share_path(lab)))
+    lab.ssh('primary', MAKE_MESSAGES.format(vm=VM, seed=1, spec=repr(primary_spec)))
+    lab.ssh('secondary', MAKE_MESSAGES.format(vm=VM, seed=2, spec=repr(secondary_spec)))
+    # What wazo-sync leaves on the secondary: byte-identical copies of some primary mailboxes.
+    for rel in secondary_copies_primary:
+        lab.ssh('primary', 'tar -C %s -cf /srv/lab-share/.copy.tar %s' % (VM, rel))
+        lab.ssh('secondary', 'tar -C %s -xpf /srv/lab-share/.copy.tar && rm -f /srv/lab-share/.copy.tar' % VM)
+
+
+STATE = {}
+
+
+# --- NFS server ------------------------------------------------------------------------------------
+def test_first_run_exports_and_migrates(lab):
+    reset(lab,
+          primary_spec=[('default', '1001', 'INBOX', 30, 4000), ('default', '1001', 'Old', 10, 3000),
+                        ('default', '1002', 'INBOX', 20, 5000), ('other', '2001', 'INBOX', 40, 2000)],
+          secondary_spec=[('default', '1003', 'INBOX', 15, 4000)],
+          secondary_copies_primary=['default/1002'])
+    STATE['primary'] = manifest(lab, 'primary', VM)
+    STATE['secondary'] = manifest(lab, 'secondary', VM)
+    assert len(STATE['primary']) == 200 and len(STATE['secondary']) == 70
+    # 1) an injected failure after 25 published files on each stack
+    rc, out = run_role(lab, env={'WAZO_MM_MIGRATE_FAIL_AFTER': '25'})
+    assert rc != 0 and 'injected failure after 25 files' in out, out[-3000:]
+    for g in ('primary', 'secondary'):
+        assert manifest(lab, g, VM) == STATE[g], '%s: local tree changed by a failed run' % g
+        assert lab.ssh(g, 'test -e %s' % VM_OLD, check=False).returncode != 0
+        assert lab.ssh(g, 'findmnt --mountpoint %s' % STAGING, check=False).returncode != 0, 'staging left mounted'
+    share = manifest(lab, 'proxy', share_path(lab))
+    union = dict(STATE['secondary'], **STATE['primary'])
+    assert share and all(union[rel] == v for rel, v in share.items()), 'share holds a file no stack had'
+    STATE['after_injected'] = len(share)
+
+
+def test_killed_mid_copy_then_resumed(lab):
+    # A big message makes the copy slow enough to kill the module while it writes its temporary file.
+    lab.ssh('primary', 'mkdir -p %s/default/1009/INBOX && head -c 400M /dev/urandom > %s/default/1009/INBOX/msg0000.wav'
+            ' && chown -R asterisk:asterisk %s/default/1009 && chmod 0640 %s/default/1009/INBOX/msg0000.wav'
+            % (VM, VM, VM, VM))
+    STATE['primary'] = manifest(lab, 'primary', VM)
+    proc = lab.playbook(ROLE_PLAY % dict(env='{}'), background=True)
+    killed = None
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        p = lab.ssh('primary', 'ls %s/default/1009/INBOX/ 2>/dev/null | grep -c "^.wazo-mm-tmp" ; '
+                               'pgrep -f AnsiballZ_voicemail_migrate | head -n 1' % share_path(lab), check=False)
+        lines = p.stdout.split()
+        if len(lines) >= 2 and lines[0] != '0':
+            lab.ssh('primary', 'kill -9 %s' % lines[1], check=False)
+            killed = lines[1]
+            break
+        time.sleep(0.2)
+    out = proc.communicate(timeout=600)[0]
+    assert killed, 'never caught the module mid-copy:\n' + out[-3000:]
+    assert recap(out)['primary']['failed'] >= 1, out[-3000:]
+    # killed: the local tree is intact, no file on the share differs from a source file
+    assert manifest(lab, 'primary', VM) == STATE['primary']
+    assert lab.ssh('primary', 'test -e %s' % VM_OLD, check=False).returncode != 0
+    share_files = lab.ssh('proxy', 'cd %s && find . -type f -printf "%%P\\n"' % share_path(lab)).stdout.split()
+    STATE['tmp_after_kill'] = [f for f in share_files if '.wazo-mm-tmp.' in f]
+    assert STATE['tmp_after_kill'], 'expected the partial temporary file of the killed run'
+    # The secondary was not killed: it finished its migration in that run.
+    assert lab.ssh('secondary', 'findmnt --mountpoint %s' % VM, check=False).returncode == 0
+
+
+def test_rerun_completes_without_loss(lab):
+    rc, out = run_role(lab)
+    assert rc == 0, out[-4000:]
+    union = dict(STATE['secondary'], **STATE['primary'])
+    share = manifest(lab, 'proxy', share_path(lab))
+    assert share == union, 'share differs from the union of both stacks'
+    for g in ('primary', 'secondary'):
+        assert manifest(lab, g, VM_OLD) == STATE[g], '%s: voicemail_old is not the original tree' % g
+        assert lab.ssh(g, 'findmnt --mountpoint %s' % VM).returncode == 0
+        assert manifest(lab, g, VM) == union, '%s sees something else than the share' % g
+        fstab = lab.ssh(g, 'cat /etc/fstab').stdout
+        assert re.search(r'^\S+\s+%s\s+' % re.escape(VM), fstab, re.M), fstab
+        assert lab.ssh(g, 'stat -c "%%U %%a" %s' % VM).stdout.split() == ['asterisk', '750']
+        assert lab.ssh(g, 'findmnt --mountpoint %s' % STAGING, check=False).returncode != 0
+    files = lab.ssh('proxy', 'cd %s && find . -type f -printf "%%P\\n"' % share_path(lab)).stdout.split()
+    assert not [f for f in files if '.wazo-mm-tmp.' in f], 'temporary files left on the share'
+    STATE['report'] = dict(primary=len(STATE['primary']), secondary=len(STATE['secondary']),
+                           identical=len(set(STATE['primary']) & set(STATE['secondary'])), share=len(share))
+    print('no-loss: %s' % STATE['report'])
+
+
+def test_second_run_changes_nothing(lab):
+    rc, out = run_role(lab)
+    assert rc == 0, out[-3000:]
+    r = recap(out)
+    assert all(v['changed'] == 0 for v in r.values()), r
+    rc, out = run_role(lab, args=['--check', '--diff'])
+    assert rc == 0, out[-3000:]
+    assert all(v['changed'] == 0 for v in recap(out).values()), recap(out)
+
+
+def test_ganesha_serves_exactly_the_two_stacks(lab):
+    if lab.group_vars.get('wazo_mm_nfs_server_implementation') != 'ganesha':
+        pytest.skip('the lab does not use NFS-Ganesha')
+    conf = lab.ssh('proxy', 'cat /etc/ganesha/ganesha.conf').stdout
+    clients = re.search(r'Clients\s*=\s*([^;]+);', conf).group(1)
+    assert sorted(c.strip() for c in clients.split(',')) == sorted([lab.hosts['primary'], lab.hosts['secondary']])
+    assert 'No_Root_Squash' in conf and 'Access_Type = RW' in conf
+    assert lab.ssh('proxy', 'systemctl is-active nfs-ganesha').stdout.strip() == 'active'
+    url = 'nfs://%s%s' % (lab.hosts['proxy'], lab.group_vars['wazo_mm_nfs_export_path'])
+    for g in ('primary', 'secondary', 'proxy'):
+        lab.ssh(g, 'command -v nfs-ls >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q '
+                   'libnfs-utils >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q '
+                   'libnfs-utils >/dev/null)')
+    for g in ('primary', 'secondary'):
+        p = lab.ssh(g, 'nfs-ls %s' % url, check=False)
+        assert p.returncode == 0 and 'default' in p.stdout, (g, p.stdout, p.stderr)
+        # write through NFS as root (no_root_squash), read it back on the share, remove it
+        lab.ssh(g, 'echo via-nfs-%s > /tmp/nfs-probe && nfs-cp /tmp/nfs-probe %s/.probe-%s' % (g, url, g))
+        assert lab.ssh('proxy', 'cat %s/.probe-%s' % (share_path(lab), g)).stdout.strip() == 'via-nfs-%s' % g
+        assert lab.ssh('proxy', 'stat -c %%u %s/.probe-%s' % (share_path(lab), g)).stdout.strip() == '0'
+        lab.ssh('proxy', 'rm -f %s/.probe-%s' % (share_path(lab), g))
+    # any other host (the proxy itself) is refused
+    p = lab.ssh('proxy', 'nfs-ls %s' % url, check=False)
+    assert p.returncode != 0 or 'default' not in p.stdout, p.stdout
+
+
+def test_conflict_stops_and_overwrites_nothing(lab):
+    reset(lab,
+          primary_spec=[('default', '1001', 'INBOX', 5, 3000)],
+          secondary_spec=[('default', '1001', 'INBOX', 3, 3000), ('default', '1004', 'INBOX', 2, 3000)])
+    prim, sec = manifest(lab, 'primary', VM), manifest(lab, 'secondary', VM)
+    # run the primary first: it migrates; then the secondary meets different msg0000..0002 of mailbox 1001
+    rc, out = run_role(lab, args=['--limit', 'proxy,primary'])
+    assert rc == 0, out[-3000:]
+    rc, out = run_role(lab, args=['--limit', 'proxy,secondary'])
+    assert rc != 0
+    for n in range(3):
+        for ext in ('txt', 'wav'):
+            assert 'default/1001/INBOX/msg%04d.%s' % (n, ext) in out, out[-3000:]
+    assert 'different content' in out
+    share = manifest(lab, 'proxy', share_path(lab))
+    assert share == prim, 'the share changed: something was overwritten or added'
+    assert manifest(lab, 'secondary', VM) == sec
+    assert lab.ssh('secondary', 'findmnt --mountpoint %s' % VM, check=False).returncode != 0
