@@ -5,8 +5,10 @@
 Each wazo-platform_<v>_all.deb (built with dpkg-deb, no network) carries /usr/share/wazo/WAZO-VERSION and a
 postinst that records the version in the asterisk database's infos table (if PostgreSQL is up), as an upgrade's
 migrations would. Writes Packages, Packages.gz and Release (with hashes) so that
-`deb [trusted=yes] file:REPO_DIR ./` works with apt's defaults. Idempotent: existing .debs are kept.
+`deb [trusted=yes] file:REPO_DIR ./` works with apt's defaults. Idempotent: existing .debs are kept; prints
+"changed" or "unchanged".
 """
+import email.utils
 import gzip
 import hashlib
 import os
@@ -26,7 +28,7 @@ exit 0
 def build(repo, name, version, description, files=None, postinst=None):
     deb = os.path.join(repo, f"{name}_{version}_all.deb")
     if os.path.exists(deb):
-        return deb
+        return False
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(os.path.join(root, "DEBIAN"))
         with open(os.path.join(root, "DEBIAN", "control"), "w") as fh:
@@ -45,7 +47,7 @@ def build(repo, name, version, description, files=None, postinst=None):
             os.chmod(p, 0o755)
         subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-b", root, deb], check=True,
                        stdout=subprocess.DEVNULL)
-    return deb
+    return True
 
 
 def index(repo):
@@ -59,12 +61,20 @@ def index(repo):
                                          f"SHA256: {hashlib.sha256(data).hexdigest()}\n")
         stanzas.append(stanza)
     packages = "\n".join(stanzas).encode()
+    try:
+        unchanged = open(os.path.join(repo, "Packages"), "rb").read() == packages and \
+            "\nDate: " in open(os.path.join(repo, "Release")).read()
+    except OSError:
+        unchanged = False
+    if unchanged:
+        return False
     with open(os.path.join(repo, "Packages"), "wb") as fh:
         fh.write(packages)
     with gzip.GzipFile(os.path.join(repo, "Packages.gz"), "wb", mtime=0) as fh:
         fh.write(packages)
     lines = ["Origin: wazo-standin", "Label: wazo-standin", "Suite: wazo-standin", "Codename: wazo-standin",
-             "Architectures: all amd64 arm64", "Description: Wazo stand-in local repository (lab only)"]
+             "Architectures: all amd64 arm64",
+             "Date: " + email.utils.formatdate(usegmt=True), "Description: Wazo stand-in local repository (lab only)"]
     for algo, field in (("md5", "MD5Sum"), ("sha256", "SHA256")):
         lines.append(f"{field}:")
         for f in ("Packages", "Packages.gz"):
@@ -72,6 +82,7 @@ def index(repo):
             lines.append(f" {hashlib.new(algo, blob).hexdigest()} {len(blob)} {f}")
     with open(os.path.join(repo, "Release"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
+    return True
 
 
 def main(argv):
@@ -80,11 +91,13 @@ def main(argv):
         return 2
     repo, versions = argv[0], argv[1:]
     os.makedirs(repo, exist_ok=True)
+    changed = False
     for v in versions:
-        build(repo, "wazo-platform", v, f"Wazo Platform {v} (stand-in)",
-              files={"/usr/share/wazo/WAZO-VERSION": v + "\n"}, postinst=POSTINST.format(version=v))
-        build(repo, "wazo-upgrade", v, f"wazo-upgrade {v} (stand-in marker package)")
-    index(repo)
+        changed |= build(repo, "wazo-platform", v, f"Wazo Platform {v} (stand-in)",
+                         files={"/usr/share/wazo/WAZO-VERSION": v + "\n"}, postinst=POSTINST.format(version=v))
+        changed |= build(repo, "wazo-upgrade", v, f"wazo-upgrade {v} (stand-in marker package)")
+    changed |= index(repo)
+    print("changed" if changed else "unchanged")
     return 0
 
 

@@ -23,6 +23,10 @@ FILES = STANDIN / "files"
 SIPP_DIR = STANDIN / "sipp"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs a lab with the stand-in (LAB_INVENTORY), skipped otherwise")
+
+
 class Lab:
     """SSH access to the lab's hosts, as the inventory describes them."""
 
