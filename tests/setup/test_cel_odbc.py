@@ -170,15 +170,18 @@ def test_isql_to_peer_and_cel_row_lands_there(lab, converged, side):
     peer = PEER[side]
     pw = rendered_password(lab, side)
     lab.ssh(side, 'command -v isql >/dev/null')
-    probe = lab.ssh(side, 'echo "SELECT 1" | isql -b %s asterisk %s' % (peer, shlex.quote(pw)), check=False)
+    probe = lab.ssh(side, 'echo "SELECT 1" | isql -v -b %s asterisk %s' % (peer, shlex.quote(pw)), check=False)
     if probe.returncode != 0 and 'Connection refused' in probe.stdout + probe.stderr:
         pytest.fail('%s refuses TCP connections from %s: listen_addresses (ha role) not set on the %s'
                     % (peer, side, peer))
+    if probe.returncode != 0 and 'password authentication failed' in probe.stdout + probe.stderr:
+        pytest.fail('the %s rejects the password: wazo_mm_odbc_password must be the password of its asterisk role'
+                    % peer)
     assert probe.returncode == 0, (probe.stdout, probe.stderr)
     tag = 'wazo-mm-test-%s-%s' % (side, uuid.uuid4().hex[:8])
     sql = ("INSERT INTO cel (eventtype, eventtime, cid_name, uniqueid, linkedid, userdeftype) "
            "VALUES ('CHAN_START', now(), '%s', '%s', '%s', '')" % (tag, tag[-8:], tag[-8:]))
-    p = lab.ssh(side, 'echo %s | isql -b %s asterisk %s' % (shlex.quote(sql), peer, shlex.quote(pw)), check=False)
+    p = lab.ssh(side, 'echo %s | isql -v -b %s asterisk %s' % (shlex.quote(sql), peer, shlex.quote(pw)), check=False)
     assert p.returncode == 0, (p.stdout, p.stderr)
     found = lab.ssh(peer, "sudo -u postgres psql -d asterisk -tAc \"SELECT count(*) FROM cel WHERE cid_name = '%s'\""
                     % tag).stdout.strip()
