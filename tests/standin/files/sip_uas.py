@@ -43,9 +43,9 @@ class SipMessage:
 
     def __init__(self, data: bytes):
         text = data.decode("utf-8", errors="replace")
-        head, _, self.body = text.partition("\r\n\r\n")
-        if not _:
-            head, _, self.body = text.partition("\n\n")
+        head, sep, self.body = text.partition("\r\n\r\n")
+        if not sep:
+            head, sep, self.body = text.partition("\n\n")
         lines = re.split(r"\r?\n", head)
         self.start = lines[0].strip()
         self.headers = []
@@ -56,7 +56,7 @@ class SipMessage:
                 name, value = self.headers[-1]
                 self.headers[-1] = (name, value + " " + line.strip())
                 continue
-            name, _, value = line.partition(":")
+            name, dummy, value = line.partition(":")
             self.headers.append((name.strip(), value.strip()))
         parts = self.start.split(" ", 2)
         self.is_request = not self.start.startswith("SIP/2.0")
@@ -92,11 +92,16 @@ class SipMessage:
 
     @property
     def cseq(self):
-        num, _, method = self.get("cseq").partition(" ")
+        num, dummy, method = self.get("cseq").partition(" ")
         try:
             return int(num), method.strip().upper()
         except ValueError:
             return 0, method.strip().upper()
+
+
+def plural(n):
+    """Asterisk drops the plural s when the count is 1."""
+    return "" if n == 1 else "s"
 
 
 def split_commas(value):
@@ -382,7 +387,6 @@ class UAS(asyncio.DatagramProtocol):
         cmd = " ".join(command.split())
         low = cmd.lower()
         c = self.counts()
-        s = lambda n: "" if n == 1 else "s"  # noqa: E731
         if low in ("core show channels count", "core show calls", "core show channels", "core show channels concise"):
             lines = []
             if low == "core show channels":
@@ -395,9 +399,9 @@ class UAS(asyncio.DatagramProtocol):
                 return 0, "\n".join(f"PJSIP/standin-{i}!default!{uri_user(x.invite.uri)}!1!Up!Dial!!!!3!0!!{x.call_id}"
                                     for i, x in enumerate(self.calls.values()) if x.counted)
             if low != "core show calls":
-                lines.append(f"{c['channels']} active channel{s(c['channels'])}")
-            lines.append(f"{c['calls']} active call{s(c['calls'])}")
-            lines.append(f"{c['processed']} call{s(c['processed'])} processed")
+                lines.append(f"{c['channels']} active channel{plural(c['channels'])}")
+            lines.append(f"{c['calls']} active call{plural(c['calls'])}")
+            lines.append(f"{c['processed']} call{plural(c['processed'])} processed")
             return 0, "\n".join(lines)
         if low == "core show version":
             return 0, VERSION
@@ -460,7 +464,7 @@ def odbc_show(odbc_dir, only=None):
                         entries.append((section, conf))
                     section, conf = m.group(1), {}
                 elif "=" in line and section:
-                    k, _, v = line.partition("=")
+                    k, dummy, v = line.partition("=")
                     conf[k.strip().lower()] = v.lstrip(">").strip()
         if section:
             entries.append((section, conf))
@@ -479,8 +483,7 @@ def odbc_show(odbc_dir, only=None):
 async def main_async(args):
     loop = asyncio.get_running_loop()
     uas = UAS(args)
-    transport, _ = await loop.create_datagram_endpoint(lambda: uas, local_addr=(args.bind, args.port),
-                                                       reuse_port=False)
+    transport, dummy = await loop.create_datagram_endpoint(lambda: uas, local_addr=(args.bind, args.port))
     server = None
     if args.ctl:
         os.makedirs(os.path.dirname(args.ctl), exist_ok=True)
@@ -510,7 +513,7 @@ async def main_async(args):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     p.add_argument("--bind", default="0.0.0.0")
     p.add_argument("--port", type=int, default=5060)
     p.add_argument("--address", default="", help="IP put in Contact/SDP (default: route lookup per peer)")

@@ -139,7 +139,7 @@ def sysconfd_call(method, path, body=None):
 def infos():
     out = subprocess.run(["su", "postgres", "-c", "psql -At -d asterisk -c 'SELECT uuid, wazo_version FROM infos'"],
                          capture_output=True, text=True, check=False)
-    uuid, _, version = out.stdout.strip().partition("|")
+    uuid, dummy, version = out.stdout.strip().partition("|")
     return {"uuid": uuid, "wazo_version": version}
 
 

@@ -49,7 +49,7 @@ class Lab:
         """Run a shell command as root on a lab host; returns CompletedProcess (text)."""
         args = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-i", self.key, *self.ssh_common,
                 f"root@{self.ip(host)}", command]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=input)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=input, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"{host}: {command!r} -> rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc

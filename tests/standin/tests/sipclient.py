@@ -38,7 +38,7 @@ class SipClient:
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
-                data, _ = self.sock.recvfrom(65536)
+                data = self.sock.recvfrom(65536)[0]
             except socket.timeout:
                 break
             text = data.decode(errors="replace")

@@ -33,7 +33,7 @@ def uas(tmp_path):
 
     def cli(command):
         return subprocess.run([sys.executable, str(FILES / "asterisk_cli.py"), "-rx", command], env=env,
-                              capture_output=True, text=True, timeout=10)
+                              capture_output=True, text=True, timeout=10, check=False)
 
     yield {"port": port, "cli": cli, "state": state, "tmp": tmp_path, "proc": proc}
     proc.terminate()
@@ -161,7 +161,7 @@ def test_sipp_scenarios_against_uas(uas, tmp_path, scenario, service, extra):
     cmd = ["sipp", "-sf", str(SIPP_DIR / scenario), "-s", service, "-i", "127.0.0.1", "-p", str(sport),
            "-timeout", "20", "-timeout_error", "-nostdin", "-trace_err", "-error_file", str(tmp_path / "err.log"),
            *extra, f"127.0.0.1:{uas['port']}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=40, cwd=tmp_path)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=40, cwd=tmp_path, check=False)
     assert proc.returncode == 0, (proc.stdout[-2000:], (tmp_path / "err.log").read_text()
                                   if (tmp_path / "err.log").exists() else "")
     assert wait_for(lambda: parse_counts(uas["cli"]("core show channels count").stdout)[:2] == (0, 0), timeout=5)
