@@ -80,6 +80,11 @@ def one_run(lab, case, log):
               120, 0.5, 'state normal before the run')
     transitions = st['transitions']
     failback_delay = st['settings']['failback_delay']
+    # Steady state: a failure within min_transition_interval of the last switch is deferred by design
+    # (anti-flapping); P2 is measured from steady state.
+    last = (st.get('last_transition') or {}).get('epoch')
+    if last:
+        time.sleep(max(0.0, last + st['settings']['min_transition_interval'] + 1 - time.time()))
     t0 = time.time()
     silence(lab, case)
     st = wait(state_if(proxy, lambda s: s.get('transitions', 0) > transitions), 20, 0.1, 'failover')
