@@ -221,12 +221,13 @@ def test_killed_mid_copy_then_resumed(lab):
     killed = None
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        p = lab.ssh('primary', 'ls %s/default/1009/INBOX/ 2>/dev/null | grep -c "^.wazo-mm-tmp" ; '
-                               'pgrep -f AnsiballZ_voicemail_migrate | head -n 1' % share_path(lab), check=False)
-        lines = p.stdout.split()
-        if len(lines) >= 2 and lines[0] != '0':
-            lab.ssh('primary', 'kill -9 %s' % lines[1], check=False)
-            killed = lines[1]
+        # the module is the process holding the temporary file open (with pipelining it has no file name)
+        p = lab.ssh('primary', 'for d in /proc/[0-9]*; do ls -l $d/fd 2>/dev/null | grep -q "wazo-mm-tmp.*msg0000.wav" '
+                               '&& echo ${d#/proc/}; done', check=False)
+        pids = p.stdout.split()
+        if pids:
+            lab.ssh('primary', 'kill -9 %s' % pids[0], check=False)
+            killed = pids[0]
             break
         time.sleep(0.2)
     out = proc.communicate(timeout=600)[0]

@@ -201,3 +201,11 @@ def test_symlinks_are_kept(monkeypatch, paths):
     kind, res = run(monkeypatch, **paths)
     assert kind == 'exit', res
     assert os.readlink(os.path.join(paths['dest'], 'default', '1000', 'greet.wav')) == 'INBOX/msg0000.wav'
+
+
+def test_check_mode_without_mounted_share(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=1, per_box=1)
+    kind, res = run(monkeypatch, check=True, src=paths['src'], dest=paths['dest'] + '-not-mounted',
+                    backup=paths['backup'])
+    assert kind == 'exit' and res['changed'] and res['copied'] == 2
+    assert not os.path.exists(paths['dest'] + '-not-mounted')
