@@ -17,8 +17,8 @@ description:
     the NFS share mounted at a staging point), verifies every copied file by SHA-256, and only then
     renames O(src) to O(backup) and recreates O(src) as an empty directory (the mount point).
   - B(Never overwrites.) A file of O(dest) with the same relative path and the same content is kept
-    (the two stacks of a Wazo HA pair usually hold copies of the same messages: they are merged). A file
-    with the same relative path and a different content is a conflict: before anything is written, every
+    (the two stacks of a Wazo HA pair usually hold copies of the same messages, which are merged). A file
+    with the same relative path and a different content is a conflict; before anything is written, every
     conflict is listed and the module fails, naming the files and their checksums. A conflict that appears
     while copying (the other stack writing the same name at the same time) stops the run.
   - B(Atomic per file.) Each file is written to a temporary name in its destination directory, flushed,
@@ -32,7 +32,7 @@ description:
     old tree again, so messages deleted from the share are not resurrected.
   - Owner, group, mode and modification time of files, directories and symbolic links are preserved.
 author:
-  - wazo.maintenance_mode contributors
+  - wazo.maintenance_mode contributors (@wazo-platform)
 attributes:
   check_mode:
     support: full
