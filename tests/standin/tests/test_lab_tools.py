@@ -1,5 +1,6 @@
 """Lab fidelity: asterisk -rx, wazo-service, wazo-upgrade, apt versions, call logs, files."""
 import re
+import time
 
 import pytest
 import yaml
@@ -168,13 +169,15 @@ def test_wazo_call_logs(lab):
     out = lab.run(host, "env -u XIVO_UUID wazo-call-logs")
     assert out.returncode == 1
     assert "UUIDNotFound" in out.stderr and "XIVO_UUID environment variable is not set" in out.stderr
+    linkedid = f"lab-test-{time.time()}"
     lab.run(host, "su postgres -c \"psql -q -d asterisk -c \\\"INSERT INTO cel (eventtype, eventtime, linkedid) "
-                  "VALUES ('CHAN_START', now(), 'lab-test-1'), ('HANGUP', now(), 'lab-test-1')\\\"\"", check=True)
+                  f"VALUES ('CHAN_START', now(), '{linkedid}'), ('HANGUP', now(), '{linkedid}')\\\"\"", check=True)
     out = lab.run(host, ". /etc/profile.d/xivo_uuid.sh && wazo-call-logs")
     assert out.returncode == 0, out.stderr
     left = lab.run(host, "su postgres -c \"psql -At -d asterisk -c 'SELECT count(*) FROM cel WHERE call_log_id IS NULL'\"")
     assert left.stdout.strip() == "0"
-    made = lab.run(host, "su postgres -c \"psql -At -d asterisk -c \\\"SELECT count(*) FROM call_log WHERE linkedid = 'lab-test-1'\\\"\"")
+    made = lab.run(host, "su postgres -c \"psql -At -d asterisk -c \\\""
+                         f"SELECT count(*) FROM call_log WHERE linkedid = '{linkedid}'\\\"\"")
     assert made.stdout.strip() == "1"
 
 
