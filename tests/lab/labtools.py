@@ -105,9 +105,9 @@ def sipp_call(target, local_ip, duration_ms=1000, calls=1, rate=1, service='1000
     ok = failed = None
     for line in proc.stdout.splitlines():
         cells = [c.strip() for c in line.split('|')]
-        if line.startswith('Successful call') and len(cells) >= 3:
+        if cells[0] == 'Successful call' and len(cells) >= 3:
             ok = int(cells[2])
-        elif line.startswith('Failed call') and len(cells) >= 3:
+        elif cells[0] == 'Failed call' and len(cells) >= 3:
             failed = int(cells[2])
     return ok, failed, proc.stdout + proc.stderr
 
