@@ -109,6 +109,7 @@ class Run:
 
 
 def run_playbook(tmp_path, inventories, playbook=PLAYBOOK, args=()):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / 'playbook.yml'
     path.write_text(playbook)
     cmd = [str(ANSIBLE_PLAYBOOK)]
