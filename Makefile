@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLL_LINK := .collections/ansible_collections/wazo/maintenance_mode
 
 .PHONY: help venv host image lab-up lab-down lab-status standin lint ansible-lint sanity unit kamailio-tests \
-        molecule test demo build clean
+        molecule test demo build artifact clean
 
 help:
 	@echo "make test      lint + sanity + unit tests + real-Kamailio tests + molecule scenarios (what CI runs)"
@@ -65,7 +65,7 @@ ansible-lint: venv
 sanity: venv
 	tests/sanity.sh
 
-lint: ansible-lint sanity
+lint: ansible-lint sanity artifact
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -83,6 +83,16 @@ demo: venv lab-up
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .build
+
+# The artifact installs and its playbooks run by FQCN (wazo.maintenance_mode.setup / .upgrade).
+artifact: build
+	rm -rf .build/colls
+	cd /tmp && $(CURDIR)/$(BIN)/ansible-galaxy collection install --no-deps --force -p $(CURDIR)/.build/colls \
+	  $(CURDIR)/.build/wazo-maintenance_mode-$$(awk '/^version:/{print $$2}' $(CURDIR)/galaxy.yml).tar.gz >/dev/null
+	cp inventory.example .build/inventory.yml
+	cd /tmp && for p in setup upgrade status; do \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/colls:$(CURDIR)/$(VENV)/lib/python3.11/site-packages \
+	  $(CURDIR)/$(BIN)/ansible-playbook -i $(CURDIR)/.build/inventory.yml wazo.maintenance_mode.$$p --syntax-check; done
 
 clean: lab-down
 	rm -rf .build .cache .collections $(VENV)
