@@ -25,7 +25,7 @@ description:
     of the udp/5060 DROP rule C(wazo-service stop) inserts, and from the installed version being
     the candidate.
   - The C(WARNING - The following configuration files were overwritten during the upgrade) list
-    is returned in RV(warnings) and RV(overwritten_conffiles), and shown as a warning.
+    is returned in RV(upgrade_warnings) and RV(overwritten_conffiles), and shown as a warning.
   - Debian-major upgrades that also need C(wazo-dist-upgrade) are not handled.
 author:
   - wazo.maintenance_mode contributors (@wazo-platform)
@@ -197,7 +197,7 @@ error_markers:
   type: list
   elements: str
   sample: ["An error occurred during the upgrade."]
-warnings:
+upgrade_warnings:
   description: Warnings from wazo-upgrade (overwritten configuration files).
   returned: always
   type: list
@@ -253,7 +253,7 @@ class WazoUpgrade(object):
             log_path=self.params['log_path'],
             errors=[],
             error_markers=[],
-            warnings=[],
+            upgrade_warnings=[],
             overwritten_conffiles=[],
         )
 
@@ -398,8 +398,8 @@ class WazoUpgrade(object):
             self.result[key] = _merge(found[src], extra[src])
         messages = _merge(found['error_messages'], extra['error_messages'])
         if self.result['overwritten_conffiles']:
-            self.result['warnings'] = _merge(found['warnings'], extra['warnings'])
-            for warning in self.result['warnings']:
+            self.result['upgrade_warnings'] = _merge(found['warnings'], extra['warnings'])
+            for warning in self.result['upgrade_warnings']:
                 self.module.warn(warning)
 
         problems = []

@@ -97,7 +97,7 @@ def test_upgrade(stack, host, run_module):
     assert (result['version_before'], result['version_after'], result['candidate']) == ('24.05', '25.03', '25.03')
     assert result['cmd'] == ['/usr/bin/wazo-upgrade', '-f']
     assert result['log'] == (START + OK_RUN + STOP).splitlines()
-    assert result['errors'] == [] and result['warnings'] == []
+    assert result['errors'] == [] and result['upgrade_warnings'] == []
     assert result['services_status'] == 'running'
     assert result['firewall_drop_rules'] == []
     assert result['diff'] == {'before': 'wazo-platform 24.05\n', 'after': 'wazo-platform 25.03\n'}
@@ -245,9 +245,9 @@ def test_overwritten_conffiles_warn(stack, host, run_module):
     result = run_module(wazo_upgrade, args(stack))
     assert 'failed' not in result
     assert result['overwritten_conffiles'] == ['/etc/systemd/system.conf']
-    assert result['warnings'] == [
+    assert result['upgrade_warnings'] == [
         'WARNING: The following configuration files were overwritten during the upgrade: /etc/systemd/system.conf']
-    assert host.warnings == result['warnings']
+    assert host.warnings == result['upgrade_warnings']
 
 
 def test_overwritten_conffiles_fail(stack, run_module):
