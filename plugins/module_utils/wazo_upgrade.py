@@ -218,6 +218,25 @@ def services_status(rc):
     return SERVICES_STATUS.get(rc, 'unknown')
 
 
+def not_running_services(text, ignore=()):
+    """``{service: state}`` of the services ``wazo-service status`` lists as not running, minus ``ignore``.
+
+    Its lines are ``<TAB><state><TAB><TAB><service>`` after ``Checking services...``. Returns None when
+    no service line could be read (the exit code is then all there is to go by).
+    """
+    seen = False
+    down = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 2 or not line.startswith('\t'):
+            continue
+        seen = True
+        state, name = fields
+        if state != 'running' and name not in ignore:
+            down[name] = state
+    return down if seen else None
+
+
 def _is_udp_5060_drop(spec):
     tokens = spec.split()
     opts = {}

@@ -82,6 +82,14 @@ options:
       - After a full upgrade, require C(wazo-service status) to exit 0 (all services running).
     type: bool
     default: true
+  ignore_services:
+    description:
+      - Services that are stopped on purpose on this stack (for example V(wazo-provd), which the
+        setup disables on the secondary). When C(wazo-service status) reports services stopped or
+        failed, its per-service lines are read and only the services not listed here count.
+    type: list
+    elements: str
+    default: []
   services_wait:
     description:
       - Seconds to wait for C(wazo-service status) to report every service running after the upgrade
@@ -233,6 +241,7 @@ from ansible_collections.wazo.maintenance_mode.plugins.module_utils.wazo_upgrade
     parse_apt_policy,
     parse_upgrade_output,
     services_status,
+    not_running_services,
 )
 
 C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
@@ -316,12 +325,16 @@ class WazoUpgrade(object):
         while True:
             rc, out, err = self.run([path, 'status'])
             status = services_status(rc)
+            down = not_running_services(out, self.params['ignore_services'])
+            if status in ('stopped', 'failed') and down == {}:
+                status = 'running'  # only services stopped on purpose are down
             if status == 'running' or time.time() >= deadline:
                 break
             time.sleep(SERVICES_POLL)
         self.result['services_status'] = status
         if status != 'running':
-            return 'wazo-service status: %s (rc=%s)' % (status, rc)
+            return 'wazo-service status: %s (rc=%s)%s' % (
+                status, rc, ''.join(', %s %s' % (name, state) for name, state in sorted((down or {}).items())))
         return None
 
     def check_firewall(self):
@@ -457,6 +470,7 @@ def main():
             expected_version=dict(type='str'),
             check_services=dict(type='bool', default=True),
             services_wait=dict(type='int', default=60),
+            ignore_services=dict(type='list', elements='str', default=[]),
             check_firewall=dict(type='bool', default=True),
             fail_on_conffiles=dict(type='bool', default=False),
         ),

@@ -8,6 +8,7 @@ __metaclass__ = type
 
 import json
 import os
+import select
 import socket
 import threading
 
@@ -133,9 +134,13 @@ def test_fifo_transport(tmp_path):
     os.mkfifo(fifo)
     seen = []
 
+    # Open the read end before the client writes, as a running Kamailio has it open (no race).
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
     def serve():
-        with open(fifo) as f:
-            req = json.loads(f.readline())
+        select.select([rfd], [], [], 3)
+        req = json.loads(os.read(rfd, 65536).decode().splitlines()[0])
+        os.close(rfd)
         seen.append(req)
         with open(os.path.join(str(tmp_path), req['reply_name']), 'w') as r:
             r.write(json.dumps({'jsonrpc': '2.0', 'id': req['id'],

@@ -294,3 +294,23 @@ class TestFirewall:
     def test_full_listing_input_chain(self):
         text = self.NVL_DROP + '\nChain FORWARD (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n'
         assert len(wu.find_sip_drop_rules(text)) == 1
+
+
+STATUS_PROVD_STOPPED = (
+    'Checking services...\n'
+    '\trunning\t\twazo-confd\n'
+    '\tstopped\t\twazo-provd\n'
+    '\trunning\t\tasterisk\n'
+)
+
+
+def test_not_running_services_lists_what_is_down():
+    assert wu.not_running_services(STATUS_PROVD_STOPPED) == {'wazo-provd': 'stopped'}
+
+
+def test_not_running_services_ignores_services_stopped_on_purpose():
+    assert wu.not_running_services(STATUS_PROVD_STOPPED, ['wazo-provd']) == {}
+
+
+def test_not_running_services_unreadable_output():
+    assert wu.not_running_services('something else\n') is None
