@@ -199,9 +199,13 @@ def test_the_odbc_password_is_never_printed(tmp_path):
 LAB_OVERLAYS = {
     'lab_overlay_same_address': 'The hosts need three different addresses',
     'lab_overlay_missing_address': "Host secondary: wazo_mm_address (default: ansible_host) must be the IPv4",
-    'lab_overlay_one_sip_domain': 'wazo_mm_sip_domains must list exactly two different host names',
     'lab_overlay_unreachable': 'Host secondary (',
+    'lab_overlay_unrenderable_address': "'hostvars' is undefined",
 }
+
+
+def test_every_lab_overlay_has_an_expectation():
+    assert sorted(p.stem for p in INVENTORIES.glob('lab_overlay_*.yml')) == sorted(LAB_OVERLAYS)
 
 
 @pytest.mark.parametrize('name', sorted(LAB_OVERLAYS))
