@@ -76,7 +76,10 @@ kamailio-tests: venv host
 molecule: venv lab-up
 	tests/molecule.sh
 
-test: lint unit kamailio-tests molecule
+# A full run starts from a fresh lab: state left by an earlier run (upgraded stacks, locks) is not reused.
+test: lint unit kamailio-tests
+	$(MAKE) --no-print-directory lab-down
+	$(MAKE) --no-print-directory molecule
 
 demo: venv lab-up
 	tests/demo.sh

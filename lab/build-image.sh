@@ -3,7 +3,6 @@
 # ships that the collection does not install itself (PostgreSQL 15). Rebuilt only when this recipe changes:
 # the image tag is the hash of this file. Prints the image reference on stdout.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 hash=$(sha256sum "$0" | cut -c1-12)
 image="localhost/wazo-mm-lab:$hash"
 log() { echo "build-image: $*" >&2; }
@@ -58,8 +57,8 @@ UNIT
 chroot "$rootfs" systemctl enable ssh-hostkeys.service ssh.service cron.service >/dev/null 2>&1
 sed -i 's/^# *en_US.UTF-8/en_US.UTF-8/' "$rootfs/etc/locale.gen"
 chroot "$rootfs" locale-gen >/dev/null 2>&1 || true
+# Keep the package lists debootstrap fetched: a real server has them (roles install without an update).
 chroot "$rootfs" apt-get clean
-rm -rf "$rootfs"/var/lib/apt/lists/*
 
 log "importing $image"
 tar -C "$rootfs" -c . | podman import \
