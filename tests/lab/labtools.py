@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to wazo.maintenance_mode
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared helpers for tests that run against the lab (`make lab-up`): read the inventory, run commands
-on the hosts over SSH exactly as Ansible reaches them, run playbooks, drive SIPp from the host."""
+"""Shared helpers for tests that run against the lab (`make lab-up`): read the inventory and its group_vars,
+run commands on the hosts over SSH exactly as Ansible reaches them, run playbooks (from a file, from text, or
+read through the ansible.posix.json callback), drive SIPp from the host."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,8 +11,10 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import shlex
 import subprocess
+import tempfile
 
 import yaml
 
@@ -24,11 +27,33 @@ def inventory_path():
     return os.path.abspath(os.environ.get('LAB_INVENTORY') or os.path.join(ROOT, '.lab', 'inventory.yml'))
 
 
+# setup.yml's plays for the roles the setup tests converge: (play name, hosts, any_errors_fatal).
+SETUP_PLAYS = {
+    'preflight': ('Preflight', 'proxy:primary:secondary', True),
+    'ssh_trust': ('SSH trust', 'proxy:primary:secondary', False),
+    'ha': ('HA', 'primary:secondary', False),
+}
+
+
+def setup_playbook(*roles):
+    """Playbook text running these roles (keys of SETUP_PLAYS) in the given order, one play each, as setup.yml
+    runs them: no fact gathering, preflight fatal for every host."""
+    text = '\n'
+    for role in roles:
+        name, hosts, fatal = SETUP_PLAYS[role]
+        text += '- name: %s\n  hosts: %s\n  gather_facts: false\n' % (name, hosts)
+        if fatal:
+            text += '  any_errors_fatal: true\n'
+        text += '  roles:\n    - role: wazo.maintenance_mode.%s\n' % role
+    return text
+
+
 class Lab(object):
-    """One lab: host addresses per group, SSH, ansible-playbook."""
+    """One lab: host addresses per group, its group_vars and hostvars, SSH, ansible-playbook."""
 
     def __init__(self, path=None):
         self.path = path or inventory_path()
+        self._group_vars = self._hostvars = None
         with open(self.path) as handle:
             inv = yaml.safe_load(handle)
         self.vars = inv['all'].get('vars', {})
@@ -41,6 +66,33 @@ class Lab(object):
                           '-i', self.vars['ansible_ssh_private_key_file']]
                          + shlex.split(self.vars.get('ansible_ssh_common_args', ''))
                          + ['-l', self.vars.get('ansible_user', 'root')])
+
+    @property
+    def group_vars(self):
+        """The lab's settings: group_vars/all/*.yml beside the inventory, merged in file name order."""
+        if self._group_vars is None:
+            self._group_vars = {}
+            directory = os.path.join(os.path.dirname(os.path.abspath(self.path)), 'group_vars', 'all')
+            if os.path.isdir(directory):
+                for name in sorted(os.listdir(directory)):
+                    if name.endswith('.yml'):
+                        with open(os.path.join(directory, name)) as handle:
+                            self._group_vars.update(yaml.safe_load(handle) or {})
+        return self._group_vars
+
+    @property
+    def hostvars(self):
+        """{host: variables} as Ansible sees them (`ansible-inventory --list`: inventory and group_vars)."""
+        if self._hostvars is None:
+            out = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', str(self.path), '--list'],
+                                 cwd=ROOT, capture_output=True, text=True, check=True,
+                                 env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))).stdout
+            self._hostvars = json.loads(out)['_meta']['hostvars']
+        return self._hostvars
+
+    def address(self, host):
+        """The address the other hosts use to reach `host`: wazo_mm_address, else ansible_host."""
+        return self.hostvars[host].get('wazo_mm_address') or self.hostvars[host]['ansible_host']
 
     def ssh(self, group, cmd, check=True, timeout=300):
         """Run a shell command on the host of `group`; returns the CompletedProcess."""
@@ -58,9 +110,23 @@ class Lab(object):
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env,
                               check=False)
         if check and proc.returncode != 0:
-            raise AssertionError('%s failed (rc %d)\n%s\n%s' % (' '.join(cmd), proc.returncode,
-                                                                 proc.stdout[-6000:], proc.stderr[-3000:]))
+            raise AssertionError('%s failed (rc %d)\n%s\n%s'
+                                 % (' '.join(cmd), proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
         return proc
+
+    def play(self, text, extra_args=(), background=False):
+        """ansible-playbook on a playbook given as text (written to a temporary file), without colours.
+        Returns (rc, stdout + stderr), or with background=True the running Popen (stderr into stdout)."""
+        fd, path = tempfile.mkstemp(prefix='wazo-mm-test-', suffix='.yml')
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+        cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', self.path, path] + list(extra_args)
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+        if background:
+            return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
 
     def channels(self, group):
         """`asterisk -rx 'core show channels count'` on a stack, parsed."""
@@ -82,17 +148,68 @@ class Lab(object):
 
 
 def recap(stdout):
-    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from an ansible-playbook PLAY RECAP."""
+    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from an ansible-playbook PLAY RECAP (its `host : ok=...`
+    lines; anything else in the output, stderr included, is ignored)."""
     out = {}
-    in_recap = False
-    for line in stdout.splitlines():
-        if line.startswith('PLAY RECAP'):
-            in_recap = True
-            continue
-        if in_recap and ':' in line and '=' in line:
-            host, _, rest = line.partition(':')
-            out[host.strip()] = {k: int(v) for k, v in (item.split('=') for item in rest.split())}
+    for match in re.finditer(r'^(\S+)\s+:\s+(ok=.*)$', stdout, re.M):
+        out[match.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2))}
     return out
+
+
+class JsonRun(object):
+    """One ansible-playbook run, read through the ansible.posix.json callback."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout, self.stderr = proc.stdout, proc.stderr
+        try:
+            self.data = json.loads(proc.stdout[proc.stdout.index('{'):])
+        except ValueError:
+            raise AssertionError('no JSON from ansible-playbook:\n%s\n%s' % (proc.stdout[-3000:], proc.stderr[-3000:]))
+
+    @property
+    def changed(self):
+        return sum(s.get('changed', 0) for s in self.data.get('stats', {}).values())
+
+    def results(self):
+        """(play name, task name, host, result) of every task result, in order."""
+        for play in self.data.get('plays', []):
+            for task in play.get('tasks', []):
+                for host, res in task.get('hosts', {}).items():
+                    yield play['play']['name'], task['task']['name'], host, res
+
+    @property
+    def failures(self):
+        """The messages of the failed or unreachable results (and of their failed loop items), joined."""
+        msgs = []
+        for _play, _task, host, res in self.results():
+            if res.get('failed') or res.get('unreachable'):
+                msgs.append('%s: %s' % (host, res.get('msg', '')))
+                msgs += ['%s: %s' % (host, item.get('msg', '')) for item in res.get('results', [])
+                         if isinstance(item, dict) and item.get('failed')]
+        return ' | '.join(msgs)
+
+    @property
+    def plays_with_tasks(self):
+        return [p['play']['name'] for p in self.data.get('plays', []) if p.get('tasks')]
+
+    def __repr__(self):
+        return 'rc=%s changed=%s failures=%s stderr=%s' % (self.rc, self.changed, self.failures, self.stderr[-2000:])
+
+
+def run_playbook(tmp_path, inventories, playbook, args=()):
+    """ansible-playbook on the playbook text (written in tmp_path) with these inventories (layered in order),
+    read through the ansible.posix.json callback; needs no lab unless the play reaches a host."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / 'playbook.yml'
+    path.write_text(playbook)
+    cmd = [os.path.join(VENV_BIN, 'ansible-playbook')]
+    for inv in inventories:
+        cmd += ['-i', str(inv)]
+    cmd += [str(path)] + list(args)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
+               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0')
+    return JsonRun(subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False))
 
 
 def sipp_call(target, local_ip, duration_ms=1000, calls=1, rate=1, service='1000', timeout=60, port=5071):

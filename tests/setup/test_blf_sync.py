@@ -11,90 +11,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
-import shlex
-import subprocess
-import tempfile
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import labtools  # tests/lab, put on sys.path by conftest.py
 
-
-# --- lab helpers (kept in this file: tests/setup has no shared helper of this role) ------------------
-class Lab(object):
-    def __init__(self, path):
-        self.path = os.path.abspath(path)
-        with open(self.path) as fh:
-            inv = yaml.safe_load(fh)
-        self.vars = inv['all'].get('vars', {})
-        self.hosts = {}
-        for group, body in inv['all']['children'].items():
-            for name, hv in (body.get('hosts') or {}).items():
-                if hv and 'ansible_host' in hv:
-                    self.hosts[group] = hv['ansible_host']
-        gv = os.path.join(os.path.dirname(self.path), 'group_vars', 'all')
-        self.group_vars = {}
-        if os.path.isdir(gv):
-            for f in sorted(os.listdir(gv)):
-                if f.endswith('.yml'):
-                    with open(os.path.join(gv, f)) as fh:
-                        self.group_vars.update(yaml.safe_load(fh) or {})
-        self.ssh_base = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5',
-                         '-i', self.vars['ansible_ssh_private_key_file']] + \
-            shlex.split(self.vars.get('ansible_ssh_common_args', '')) + ['-l', self.vars.get('ansible_user', 'root')]
-
-    def ssh(self, group, cmd, check=True, timeout=300):
-        p = subprocess.run(self.ssh_base + [self.hosts[group], cmd], capture_output=True, text=True,
-                           timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError('%s: %s -> rc %d\n%s\n%s' % (group, cmd, p.returncode, p.stdout, p.stderr))
-        return p
-
-    def playbook(self, text, extra_args=(), background=False):
-        fd, path = tempfile.mkstemp(prefix='wazo-mm-test-', suffix='.yml')
-        with os.fdopen(fd, 'w') as fh:
-            fh.write(text)
-        cmd = [os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), '-i', self.path, path] + list(extra_args)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
-        if background:
-            return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True)
-        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-        return p.returncode, p.stdout + p.stderr
-
-
-def recap(output):
-    """{host: {'changed': n, 'failed': n, ...}} from the PLAY RECAP."""
-    out = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+(ok=.*)$', output, re.M):
-        out[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return out
-
-
-@pytest.fixture(scope='module')
-def lab():
-    path = os.environ.get('LAB_INVENTORY')
-    if not path:
-        pytest.skip('no lab: set LAB_INVENTORY to a lab inventory (make lab-up writes .lab[-NAME]/inventory.yml)')
-    if not os.path.exists(path):
-        pytest.skip('no lab: %s does not exist (make lab-up)' % path)
-    lab = Lab(path)
-    for g in ('proxy', 'primary', 'secondary'):
-        if g not in lab.hosts:
-            pytest.skip('no lab: group %s missing in %s' % (g, path))
-        try:
-            if lab.ssh(g, 'true', check=False, timeout=20).returncode != 0:
-                pytest.skip('no lab: %s (%s) unreachable' % (g, lab.hosts[g]))
-        except subprocess.TimeoutExpired:
-            pytest.skip('no lab: %s (%s) unreachable' % (g, lab.hosts[g]))
-    if lab.ssh('primary', 'id asterisk', check=False).returncode != 0:
-        pytest.skip('no Wazo stand-in on the lab stacks (make standin)')
-    return lab
-
-
+# every test needs the lab's three hosts reachable and the stand-in on the stacks (else skipped: conftest.py)
+pytestmark = pytest.mark.usefixtures('standin')
 
 ROLE_PLAY = """
 - name: BLF and MWI synchronization
@@ -108,9 +32,9 @@ PEER = {'primary': 'secondary', 'secondary': 'primary'}
 
 @pytest.fixture(scope='module')
 def converged(lab):
-    rc1, out1 = lab.playbook(ROLE_PLAY)
+    rc1, out1 = lab.play(ROLE_PLAY)
     assert rc1 == 0, out1[-4000:]
-    rc2, out2 = lab.playbook(ROLE_PLAY)
+    rc2, out2 = lab.play(ROLE_PLAY)
     assert rc2 == 0, out2[-4000:]
     return out1, out2
 
@@ -137,7 +61,7 @@ def by_type(objs, t):
 
 
 def test_second_run_changes_nothing(lab, converged):
-    r = recap(converged[1])
+    r = labtools.recap(converged[1])
     assert set(r) == {'primary', 'secondary'} and all(v['changed'] == 0 for v in r.values()), r
 
 
@@ -147,7 +71,7 @@ def test_cross_references(lab, converged):
     for g, objs in conf.items():
         assert sorted(o['type'] for _n, o in objs) == sorted(
             ['endpoint', 'outbound-publish', 'outbound-publish', 'inbound-publication', 'asterisk-publication'])
-        (ep, _), = by_type(objs, 'endpoint')
+        (ep, _options), = by_type(objs, 'endpoint')
         (inb, inbo), = by_type(objs, 'inbound-publication')
         (ap, apo), = by_type(objs, 'asterisk-publication')
         outs = dict((o['event'], (n, o)) for n, o in by_type(objs, 'outbound-publish'))

@@ -15,37 +15,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import os
-import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+import labtools  # tests/lab, put on sys.path by conftest.py
+
 INVENTORIES = Path(__file__).resolve().parent / 'inventories'
-ANSIBLE_PLAYBOOK = REPO / '.venv' / 'bin' / 'ansible-playbook'
 
 # The three roles as setup.yml runs them (preflight first, on every host, nothing else runs if it fails).
-PLAYBOOK = """
-- name: Preflight
-  hosts: proxy:primary:secondary
-  gather_facts: false
-  any_errors_fatal: true
-  roles:
-    - role: wazo.maintenance_mode.preflight
-- name: SSH trust
-  hosts: proxy:primary:secondary
-  gather_facts: false
-  roles:
-    - role: wazo.maintenance_mode.ssh_trust
-- name: HA
-  hosts: primary:secondary
-  gather_facts: false
-  roles:
-    - role: wazo.maintenance_mode.ha
-"""
+PLAYBOOK = labtools.setup_playbook('preflight', 'ssh_trust', 'ha')
 
 FACTS_PLAYBOOK = """
 - name: Preflight only, then show the exported facts
@@ -69,93 +48,6 @@ FACTS_PLAYBOOK = """
 
 
 # --------------------------------------------------------------------------------------------- helpers
-class Run:
-    """One ansible-playbook run, read through the ansible.posix.json callback."""
-
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.stdout, self.stderr = proc.stdout, proc.stderr
-        try:
-            self.data = json.loads(proc.stdout[proc.stdout.index('{'):])
-        except ValueError:
-            raise AssertionError('no JSON from ansible-playbook:\n%s\n%s' % (proc.stdout[-3000:], proc.stderr[-3000:]))
-
-    @property
-    def changed(self):
-        return sum(s.get('changed', 0) for s in self.data.get('stats', {}).values())
-
-    def results(self):
-        for play in self.data.get('plays', []):
-            for task in play.get('tasks', []):
-                for host, res in task.get('hosts', {}).items():
-                    yield play['play']['name'], task['task']['name'], host, res
-
-    @property
-    def failures(self):
-        msgs = []
-        for _, _, host, res in self.results():
-            if res.get('failed') or res.get('unreachable'):
-                msgs.append('%s: %s' % (host, res.get('msg', '')))
-                msgs += ['%s: %s' % (host, item.get('msg', '')) for item in res.get('results', [])
-                         if isinstance(item, dict) and item.get('failed')]
-        return ' | '.join(msgs)
-
-    @property
-    def plays_with_tasks(self):
-        return [p['play']['name'] for p in self.data.get('plays', []) if p.get('tasks')]
-
-    def __repr__(self):
-        return 'rc=%s changed=%s failures=%s stderr=%s' % (self.rc, self.changed, self.failures, self.stderr[-2000:])
-
-
-def run_playbook(tmp_path, inventories, playbook=PLAYBOOK, args=()):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / 'playbook.yml'
-    path.write_text(playbook)
-    cmd = [str(ANSIBLE_PLAYBOOK)]
-    for inv in inventories:
-        cmd += ['-i', str(inv)]
-    cmd += [str(path)] + list(args)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0')
-    return Run(subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=1200))
-
-
-def lab_inventory():
-    value = os.environ.get('LAB_INVENTORY')
-    if not value:
-        pytest.skip('no lab: set LAB_INVENTORY=.lab-NAME/inventory.yml (make lab-up; the stand-in installed)')
-    path = Path(value) if os.path.isabs(value) else REPO / value
-    if not path.is_file():
-        pytest.skip('no lab: LAB_INVENTORY=%s does not exist (make lab-up)' % value)
-    return path
-
-
-class Lab:
-    """Run shell commands on the lab hosts over the lab's own SSH settings."""
-
-    def __init__(self, inventory):
-        out = subprocess.run([str(REPO / '.venv' / 'bin' / 'ansible-inventory'), '-i', str(inventory), '--list'],
-                             cwd=str(REPO), capture_output=True, text=True, check=True,
-                             env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'))).stdout
-        self.hostvars = json.loads(out)['_meta']['hostvars']
-
-    def address(self, host):
-        return self.hostvars[host].get('wazo_mm_address') or self.hostvars[host]['ansible_host']
-
-    def sh(self, host, script, check=True):
-        hv = self.hostvars[host]
-        cmd = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10']
-        if hv.get('ansible_ssh_private_key_file'):
-            cmd += ['-i', hv['ansible_ssh_private_key_file']]
-        cmd += shlex.split(hv.get('ansible_ssh_common_args', ''))
-        cmd += ['%s@%s' % (hv.get('ansible_user', 'root'), hv['ansible_host']), script]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if check and proc.returncode != 0:
-            raise AssertionError('%s: %r failed (%s): %s %s' % (host, script, proc.returncode, proc.stdout, proc.stderr))
-        return proc
-
-
 def assert_stopped_in_preflight(run, expected):
     assert run.rc != 0, run
     assert expected in run.failures, run
@@ -183,15 +75,15 @@ def test_every_standalone_inventory_has_an_expectation():
 
 @pytest.mark.parametrize('name', sorted(STANDALONE))
 def test_bad_inventory_fails_in_preflight_without_connecting(tmp_path, name):
-    run = run_playbook(tmp_path, [INVENTORIES / (name + '.yml')])
+    run = labtools.run_playbook(tmp_path, [INVENTORIES / (name + '.yml')], PLAYBOOK)
     assert_stopped_in_preflight(run, STANDALONE[name])
     # nothing past the inventory checks ran: no host was contacted
-    tasks = {t for _, t, _, _ in run.results()}
+    tasks = {t for _play, t, _host, _res in run.results()}
     assert 'Wait for the connection to the host' not in tasks, run
 
 
 def test_the_odbc_password_is_never_printed(tmp_path):
-    run = run_playbook(tmp_path, [INVENTORIES / 'standalone_two_primaries.yml'])
+    run = labtools.run_playbook(tmp_path, [INVENTORIES / 'standalone_two_primaries.yml'], PLAYBOOK)
     assert 'example-only' not in run.stdout + run.stderr
 
 
@@ -209,58 +101,52 @@ def test_every_lab_overlay_has_an_expectation():
 
 
 @pytest.mark.parametrize('name', sorted(LAB_OVERLAYS))
-def test_bad_lab_inventory_fails_in_preflight(tmp_path, name):
-    inventory = lab_inventory()
-    run = run_playbook(tmp_path, [inventory, INVENTORIES / (name + '.yml')])
+def test_bad_lab_inventory_fails_in_preflight(tmp_path, name, lab_inventory):
+    run = labtools.run_playbook(tmp_path, [lab_inventory, INVENTORIES / (name + '.yml')], PLAYBOOK)
     assert_stopped_in_preflight(run, LAB_OVERLAYS[name])
     if name == 'lab_overlay_unreachable':
         assert 'is unreachable' in run.failures, run
 
 
-def test_good_lab_inventory_exports_facts(tmp_path):
-    inventory = lab_inventory()
-    lab = Lab(inventory)
-    run = run_playbook(tmp_path, [inventory], FACTS_PLAYBOOK)
+def test_good_lab_inventory_exports_facts(tmp_path, lab):
+    run = labtools.run_playbook(tmp_path, [lab.path], FACTS_PLAYBOOK)
     assert run.rc == 0, run
     assert run.changed == 0, run
-    shown = {h: r['msg'] for _, t, h, r in run.results() if t == 'Show the exported facts'}
+    shown = {h: r['msg'] for _play, t, h, r in run.results() if t == 'Show the exported facts'}
     assert set(shown) == {'proxy', 'primary', 'secondary'}
     for host in ('proxy', 'primary', 'secondary'):
         assert shown[host]['addresses'] == {h: lab.address(h) for h in ('proxy', 'primary', 'secondary')}
     for host in ('primary', 'secondary'):
         # what the host itself says, not a constant
-        major = lab.sh(host, "pg_lsclusters --no-header | awk '$2 == \"main\" {print $1}' | tail -n1").stdout.strip()
+        major = lab.ssh(host, "pg_lsclusters --no-header | awk '$2 == \"main\" {print $1}' | tail -n1").stdout.strip()
         assert shown[host]['pg_version'] == major
         assert shown[host]['pg_conf_dir'] == '/etc/postgresql/%s/main' % major
         assert shown[host]['pg_hba_file'] == '/etc/postgresql/%s/main/pg_hba.conf' % major
         assert shown[host]['pg_service'] == 'postgresql@%s-main.service' % major
         assert int(shown[host]['pg_port']) == 5432
-        installed = lab.sh(host, "dpkg-query -W -f '${Version}' wazo-platform").stdout.strip()
+        installed = lab.ssh(host, "dpkg-query -W -f '${Version}' wazo-platform").stdout.strip()
         assert shown[host]['wazo_version'] == installed
     assert shown['proxy']['pg_version'] is None
 
 
-def test_preflight_is_check_mode_clean(tmp_path):
-    inventory = lab_inventory()
-    run = run_playbook(tmp_path, [inventory], FACTS_PLAYBOOK, ['--check', '--diff'])
+def test_preflight_is_check_mode_clean(tmp_path, lab_inventory):
+    run = labtools.run_playbook(tmp_path, [lab_inventory], FACTS_PLAYBOOK, ['--check', '--diff'])
     assert run.rc == 0, run
     assert run.changed == 0, run
 
 
-def test_different_wazo_versions_fail_in_preflight(tmp_path):
-    inventory = lab_inventory()
-    lab = Lab(inventory)
-    installed = lab.sh('secondary', "dpkg-query -W -f '${Version}' wazo-platform").stdout.strip()
-    versions = lab.sh('secondary', "apt-cache madison wazo-platform | awk '{print $3}'").stdout.split()
+def test_different_wazo_versions_fail_in_preflight(tmp_path, lab):
+    installed = lab.ssh('secondary', "dpkg-query -W -f '${Version}' wazo-platform").stdout.strip()
+    versions = lab.ssh('secondary', "apt-cache madison wazo-platform | awk '{print $3}'").stdout.split()
     others = [v for v in versions if v != installed]
     if not others:
         pytest.skip('the stand-in repository has a single wazo-platform version')
     try:
-        lab.sh('secondary', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades '
-                            'wazo-platform=%s >/dev/null' % others[0])
-        run = run_playbook(tmp_path, [inventory])
+        lab.ssh('secondary', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades '
+                             'wazo-platform=%s >/dev/null' % others[0])
+        run = labtools.run_playbook(tmp_path, [lab.path], PLAYBOOK)
         assert_stopped_in_preflight(run, 'The stacks must run the same Wazo version')
         assert 'secondary secondary has %s' % others[0] in run.failures, run
     finally:
-        lab.sh('secondary', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades '
-                            'wazo-platform=%s >/dev/null' % installed)
+        lab.ssh('secondary', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades '
+                             'wazo-platform=%s >/dev/null' % installed)

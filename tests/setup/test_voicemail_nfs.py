@@ -15,93 +15,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
 import shlex
-import subprocess
-import tempfile
 import time
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import labtools  # tests/lab, put on sys.path by conftest.py
+
 VM = '/var/spool/asterisk/voicemail'
 VM_OLD = VM + '_old'
 STAGING = '/var/lib/wazo-maintenance/voicemail-staging'
 
 
-# --- lab helpers (kept in this file: tests/setup has no shared helper of this role) ------------------
-class Lab(object):
-    def __init__(self, path):
-        self.path = os.path.abspath(path)
-        with open(self.path) as fh:
-            inv = yaml.safe_load(fh)
-        self.vars = inv['all'].get('vars', {})
-        self.hosts = {}
-        for group, body in inv['all']['children'].items():
-            for name, hv in (body.get('hosts') or {}).items():
-                if hv and 'ansible_host' in hv:
-                    self.hosts[group] = hv['ansible_host']
-        gv = os.path.join(os.path.dirname(self.path), 'group_vars', 'all')
-        self.group_vars = {}
-        if os.path.isdir(gv):
-            for f in sorted(os.listdir(gv)):
-                if f.endswith('.yml'):
-                    with open(os.path.join(gv, f)) as fh:
-                        self.group_vars.update(yaml.safe_load(fh) or {})
-        self.ssh_base = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5',
-                         '-i', self.vars['ansible_ssh_private_key_file']] + \
-            shlex.split(self.vars.get('ansible_ssh_common_args', '')) + ['-l', self.vars.get('ansible_user', 'root')]
-
-    def ssh(self, group, cmd, check=True, timeout=300):
-        p = subprocess.run(self.ssh_base + [self.hosts[group], cmd], capture_output=True, text=True,
-                           timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError('%s: %s -> rc %d\n%s\n%s' % (group, cmd, p.returncode, p.stdout, p.stderr))
-        return p
-
-    def playbook(self, text, extra_args=(), background=False):
-        fd, path = tempfile.mkstemp(prefix='wazo-mm-test-', suffix='.yml')
-        with os.fdopen(fd, 'w') as fh:
-            fh.write(text)
-        cmd = [os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), '-i', self.path, path] + list(extra_args)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
-        if background:
-            return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True)
-        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-        return p.returncode, p.stdout + p.stderr
-
-
-def recap(output):
-    """{host: {'changed': n, 'failed': n, ...}} from the PLAY RECAP."""
-    out = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+(ok=.*)$', output, re.M):
-        out[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return out
-
-
-@pytest.fixture(scope='module')
-def lab():
-    path = os.environ.get('LAB_INVENTORY')
-    if not path:
-        pytest.skip('no lab: set LAB_INVENTORY to a lab inventory (make lab-up writes .lab[-NAME]/inventory.yml)')
-    if not os.path.exists(path):
-        pytest.skip('no lab: %s does not exist (make lab-up)' % path)
-    lab = Lab(path)
-    for g in ('proxy', 'primary', 'secondary'):
-        if g not in lab.hosts:
-            pytest.skip('no lab: group %s missing in %s' % (g, path))
-        try:
-            if lab.ssh(g, 'true', check=False, timeout=20).returncode != 0:
-                pytest.skip('no lab: %s (%s) unreachable' % (g, lab.hosts[g]))
-        except subprocess.TimeoutExpired:
-            pytest.skip('no lab: %s (%s) unreachable' % (g, lab.hosts[g]))
-    if lab.ssh('primary', 'id asterisk', check=False).returncode != 0:
-        pytest.skip('no Wazo stand-in on the lab stacks (make standin)')
-    return lab
-
+# every test needs the lab's three hosts reachable and the stand-in on the stacks (else skipped: conftest.py)
+pytestmark = pytest.mark.usefixtures('standin')
 
 ROLE_PLAY = '''
 - name: Voicemail on NFS
@@ -113,7 +41,7 @@ ROLE_PLAY = '''
 
 
 def run_role(lab, env=None, args=()):
-    return lab.playbook(ROLE_PLAY % dict(env=repr(dict(env or {}))), args)
+    return lab.play(ROLE_PLAY % dict(env=repr(dict(env or {}))), args)
 
 
 def manifest(lab, group, path):
@@ -217,7 +145,7 @@ def test_killed_mid_copy_then_resumed(lab):
             ' && chown -R asterisk:asterisk %s/default/1009 && chmod 0640 %s/default/1009/INBOX/msg0000.wav'
             % (VM, VM, VM, VM))
     STATE['primary'] = manifest(lab, 'primary', VM)
-    proc = lab.playbook(ROLE_PLAY % dict(env='{}'), background=True)
+    proc = lab.play(ROLE_PLAY % dict(env='{}'), background=True)
     killed = None
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -232,7 +160,7 @@ def test_killed_mid_copy_then_resumed(lab):
         time.sleep(0.2)
     out = proc.communicate(timeout=600)[0]
     assert killed, 'never caught the module mid-copy:\n' + out[-3000:]
-    assert recap(out)['primary']['failed'] >= 1, out[-3000:]
+    assert labtools.recap(out)['primary']['failed'] >= 1, out[-3000:]
     # killed: the local tree is intact, no file on the share differs from a source file
     assert manifest(lab, 'primary', VM) == STATE['primary']
     assert lab.ssh('primary', 'test -e %s' % VM_OLD, check=False).returncode != 0
@@ -267,11 +195,11 @@ def test_rerun_completes_without_loss(lab):
 def test_second_run_changes_nothing(lab):
     rc, out = run_role(lab)
     assert rc == 0, out[-3000:]
-    r = recap(out)
+    r = labtools.recap(out)
     assert all(v['changed'] == 0 for v in r.values()), r
     rc, out = run_role(lab, args=['--check', '--diff'])
     assert rc == 0, out[-3000:]
-    assert all(v['changed'] == 0 for v in recap(out).values()), recap(out)
+    assert all(v['changed'] == 0 for v in labtools.recap(out).values()), labtools.recap(out)
 
 
 def test_ganesha_serves_exactly_the_two_stacks(lab):
