@@ -17,12 +17,14 @@ description:
   - Used to check that a Wazo stack answers SIP (not only ICMP) before traffic is sent to it.
   - Read-only; runs the same in check mode.
 author:
-  - wazo.maintenance_mode contributors
+  - wazo.maintenance_mode contributors (@wazo-platform)
 attributes:
   check_mode:
     support: full
+    description: Sends the same OPTIONS requests as in normal mode; it changes nothing in either mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is nothing to show.
 options:
   host:
     description: Address of the SIP server.

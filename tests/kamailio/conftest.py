@@ -110,7 +110,7 @@ def run_render(env, extra_args=()):
     envvars = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                    ANSIBLE_STDOUT_CALLBACK='default', ANSIBLE_LOCALHOST_WARNING='false')
     proc = subprocess.run(cmd, cwd=ROOT, env=envvars, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=300)
+                          universal_newlines=True, timeout=300, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -262,7 +262,7 @@ def sipp_uac(env, scenario='phone_uac.xml', calls=1, rate=10, duration_ms=0, dom
            '%s:%d' % PROXY]
 
     def finish(proc):
-        out, _ = proc.communicate(timeout=timeout + 30)
+        out, _unused = proc.communicate(timeout=timeout + 30)
         try:
             with open(log) as f:
                 text = f.read()

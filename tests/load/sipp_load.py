@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """SIP load through the lab's proxy with real SIPp, for the upgrade proofs and benchmarks.
 
     sipp_load.py start --target 10.89.10.10 --dir DIR [--rate 10] [--calls 3000] [--min-ms 2000] [--max-ms 30000]

@@ -32,7 +32,7 @@ def _upgrade(lab, tmp_path, *args):
 def test_check_mode_prints_the_plan_and_changes_nothing(lab, tmp_path):
     lab.reset_versions()
     before = lab.state()
-    proc, _ = _upgrade(lab, tmp_path, '--check')
+    proc, _unused = _upgrade(lab, tmp_path, '--check')
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert 'Upgrade plan: full' in proc.stdout
     assert '%s -> %s' % (FIRST, LAST) in proc.stdout
@@ -93,7 +93,7 @@ def test_secondary_failure_stops_before_any_switch(lab, load, tmp_path):
     assert '#wazo-maintenance#' in state['cron']
     assert (report_dir / 'logs' / 'secondary-wazo-upgrade.log').exists()
     # the abort path puts everything back
-    proc, _ = _upgrade(lab, tmp_path, '-e', 'wazo_mm_upgrade_abort=true')
+    proc, _unused = _upgrade(lab, tmp_path, '-e', 'wazo_mm_upgrade_abort=true')
     assert proc.returncode == 0, proc.stdout[-4000:]
     state = lab.state()
     assert not state['lock'] and state['ha_check'] == 'active' and '#wazo-maintenance#' not in state['cron']
@@ -104,14 +104,14 @@ def test_primary_failure_keeps_traffic_on_secondary_then_resumes(lab, load, tmp_
     lab.ssh('primary', 'touch /etc/wazo-standin/fail-next-upgrade')
     load.start(rate=5, calls=2000, min_ms=2000, max_ms=10000)
     load.wait_created(20, timeout=30)
-    proc, _ = _upgrade(lab, tmp_path)
+    proc, _unused = _upgrade(lab, tmp_path)
     assert proc.returncode != 0
     assert 'PRIMARY UPGRADE FAILED' in proc.stdout and 'revert the primary to its snapshot' in proc.stdout
     state = lab.state()
     assert state['mode'] == 'maintenance'
     assert state['versions'] == {'primary': FIRST, 'secondary': LAST}
     # rerun: resumes with the primary (no last sync across versions), ends in normal mode
-    proc, _ = _upgrade(lab, tmp_path)
+    proc, _unused = _upgrade(lab, tmp_path)
     result = load.stop()
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert 'Upgrade plan: resume' in proc.stdout
@@ -122,7 +122,7 @@ def test_primary_failure_keeps_traffic_on_secondary_then_resumes(lab, load, tmp_
 
 
 def test_nothing_to_upgrade_is_a_no_op(lab, tmp_path):
-    proc, _ = _upgrade(lab, tmp_path)
+    proc, _unused = _upgrade(lab, tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
     if lab.version('primary') == LAST:
         assert 'nothing to upgrade' in proc.stdout

@@ -165,7 +165,7 @@ def test_persisted_mode(tmp_path):
     assert oct(os.stat(k.routemode_file(d)).st_mode & 0o777) == '0o644'
     k.write_persisted_mode(0, d)
     assert k.read_persisted_mode(d) == 'normal'
-    assert [n for n in os.listdir(d)] == ['routemode.cfg']  # no temp file left
+    assert os.listdir(d) == ['routemode.cfg']  # no temp file left
     with open(k.routemode_file(d), 'w') as f:
         f.write('modparam("pv", "shvset", "routemode=i:7")\n')
     with pytest.raises(k.RouteModeError):

@@ -139,7 +139,7 @@ def test_conflict_stops_before_writing(monkeypatch, paths):
 def test_merge_identical_and_new(monkeypatch, paths):
     make_messages(paths['src'], mailboxes=2, per_box=2)
     # the other stack already migrated: identical copies of mailbox 1000 plus its own mailbox 2000
-    for rel, _ in tree_digest(paths['src']).items():
+    for rel in tree_digest(paths['src']):
         if rel.startswith('default/1000/'):
             target = os.path.join(paths['dest'], rel)
             os.makedirs(os.path.dirname(target), exist_ok=True)

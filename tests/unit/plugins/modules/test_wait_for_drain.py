@@ -78,4 +78,4 @@ def test_max_remaining_and_check_mode():
 def test_asterisk_not_running_is_an_error():
     with pytest.raises(w.DrainError, match='not running'):
         w.poll(params(), RPC([0]), runner=asterisk(['Unable to connect to remote asterisk (does '
-                                                     '/var/run/asterisk/asterisk.ctl exist?)']))
+                                                    '/var/run/asterisk/asterisk.ctl exist?)']))
