@@ -99,4 +99,10 @@ def lab():
 
 @pytest.fixture
 def load(lab, tmp_path):
-    return Load(lab, tmp_path / 'load')
+    """The load of one test; stopped at teardown if the test did not stop it (a failed assertion)."""
+    handle = Load(lab, tmp_path / 'load')
+    yield handle
+    pid_file = os.path.join(handle.dir, 'sipp.pid')
+    if os.path.exists(pid_file) and not os.path.exists(os.path.join(handle.dir, 'result.json')):
+        subprocess.run([sys.executable, LOAD, 'stop', '--dir', handle.dir, '--wait', '5'], check=False,
+                       capture_output=True)
