@@ -40,7 +40,12 @@ class UpgradeLab(labtools.Lab):
             self.ssh(group, 'rm -f /etc/wazo-standin/fail-next-upgrade; echo 5 > /etc/wazo-standin/upgrade-seconds; '
                             'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades '
                             'wazo-platform=%s wazo-upgrade=%s >/dev/null && wazo-service start >/dev/null' % (FIRST, FIRST))
-        self.ssh('proxy', 'wazo-mode normal --no-wait --force; rm -f /var/lib/wazo-maintenance/upgrade-state.json')
+        # A clean slate for each proof: no call state left by an earlier test (a careless run leaves
+        # Kamailio dialogs and stand-in channels that would hold the next drain until its timeout).
+        for group in ('primary', 'secondary'):
+            self.ssh(group, 'systemctl restart asterisk')
+        self.ssh('proxy', 'systemctl restart kamailio && sleep 2 && wazo-mode normal --no-wait --force; '
+                          'rm -f /var/lib/wazo-maintenance/upgrade-state.json')
         self.playbook(os.path.join(labtools.ROOT, 'playbooks', 'upgrade.yml'), '-e', 'wazo_mm_upgrade_abort=true',
                       check=False)
 

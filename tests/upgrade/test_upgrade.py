@@ -25,7 +25,9 @@ CARELESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'careless.ym
 
 def _upgrade(lab, tmp_path, *args):
     report = tmp_path / 'reports'
-    proc = lab.playbook(UPGRADE, '-e', 'wazo_mm_upgrade_report_dir=%s' % report, *args, check=False)
+    # A bounded drain: a stuck test fails in minutes instead of waiting the production default (1 h).
+    proc = lab.playbook(UPGRADE, '-e', 'wazo_mm_upgrade_report_dir=%s' % report,
+                        '-e', 'wazo_mm_upgrade_drain_timeout=240', *args, check=False)
     return proc, report
 
 
