@@ -71,7 +71,8 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 kamailio-tests: venv host
-	$(BIN)/pytest -q tests/kamailio tests/ha_check
+	$(BIN)/pytest -q tests/kamailio
+	$(BIN)/pytest -q tests/ha_check
 
 molecule: venv lab-up
 	tests/molecule.sh

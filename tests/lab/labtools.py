@@ -22,6 +22,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
 
 
+def ansible_env(**extra):
+    """Environment for the ansible commands tests run: the repo's ansible.cfg, the venv, plain output
+    (molecule's verifier exports ANSIBLE_FORCE_COLOR, which would put escapes in the recap)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_FORCE_COLOR='0', PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''))
+    env.update(extra)
+    return env
+
+
 def inventory_path():
     """The lab inventory: $LAB_INVENTORY, else .lab/inventory.yml."""
     return os.path.abspath(os.environ.get('LAB_INVENTORY') or os.path.join(ROOT, '.lab', 'inventory.yml'))
@@ -86,7 +95,7 @@ class Lab(object):
         if self._hostvars is None:
             out = subprocess.run([os.path.join(VENV_BIN, 'ansible-inventory'), '-i', str(self.path), '--list'],
                                  cwd=ROOT, capture_output=True, text=True, check=True,
-                                 env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))).stdout
+                                 env=ansible_env()).stdout
             self._hostvars = json.loads(out)['_meta']['hostvars']
         return self._hostvars
 
@@ -105,8 +114,7 @@ class Lab(object):
     def playbook(self, playbook, *args, inventory=None, check=True, timeout=1800, env=None):
         """Run ansible-playbook from the repo root; returns the CompletedProcess."""
         cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inventory or self.path, playbook] + list(args)
-        full_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
-                        PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''), **(env or {}))
+        full_env = ansible_env(**(env or {}))
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env,
                               check=False)
         if check and proc.returncode != 0:
@@ -121,7 +129,7 @@ class Lab(object):
         with os.fdopen(fd, 'w') as handle:
             handle.write(text)
         cmd = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', self.path, path] + list(extra_args)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+        env = ansible_env()
         if background:
             return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True)
@@ -151,6 +159,7 @@ def recap(stdout):
     """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from an ansible-playbook PLAY RECAP (its `host : ok=...`
     lines; anything else in the output, stderr included, is ignored)."""
     out = {}
+    stdout = re.sub(r'\x1b\[[0-9;]*m', '', stdout)
     for match in re.finditer(r'^(\S+)\s+:\s+(ok=.*)$', stdout, re.M):
         out[match.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2))}
     return out
@@ -207,8 +216,7 @@ def run_playbook(tmp_path, inventories, playbook, args=()):
     for inv in inventories:
         cmd += ['-i', str(inv)]
     cmd += [str(path)] + list(args)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0')
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_RETRY_FILES_ENABLED='0')
     return JsonRun(subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False))
 
 
