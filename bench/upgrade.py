@@ -62,7 +62,7 @@ def main():
     lab = UpgradeLab()
     rows = []
     for predownload in (True, False):
-        runs = [one_run(lab, predownload) for _ in range(args.runs)]
+        runs = [one_run(lab, predownload) for _run in range(args.runs)]
         rows.append('| %s | %d | %d | %s | %s | %s |' % (
             'yes' if predownload else 'no', sum(r['calls'] for r in runs), sum(r['failed'] for r in runs),
             fmt([r['maintenance'] for r in runs]), fmt([r['overhead'] for r in runs]), fmt([r['total'] for r in runs])))
