@@ -364,7 +364,8 @@ def read_persisted_mode(state_dir=DEFAULT_STATE_DIR):
     return mode_name(values[0])
 
 
-def _atomic_write(path, text, mode=0o644):
+def atomic_write(path, text, mode=0o644):
+    """Replace ``path`` with ``text`` atomically (temp file, fsync, rename); shared by the HA check."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
     try:
@@ -401,7 +402,7 @@ def write_persisted_mode(mode, state_dir=DEFAULT_STATE_DIR):
     except (IOError, OSError) as exc:
         if exc.errno != errno.ENOENT:
             raise
-    _atomic_write(path, text)
+    atomic_write(path, text)
     return True
 
 

@@ -41,7 +41,6 @@ import select
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 
@@ -411,19 +410,7 @@ class StateFile:
         directory = os.path.dirname(self.path) or '.'
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix='.ha-check.', dir=directory)
-        try:
-            with os.fdopen(fd, 'w') as f:
-                json.dump(data, f, indent=2, sort_keys=True)
-                f.write('\n')
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        _import_kamailio_rpc().atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + '\n')
 
 
 class MemoryState:
