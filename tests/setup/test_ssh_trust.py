@@ -118,3 +118,19 @@ def test_removed_authorization_is_restored(lab, tmp_path):
     assert run.rc == 0, run
     assert run.data['stats']['secondary']['changed'] >= 1, run
     lab.ssh('primary', 'ssh -i /root/.ssh/xivo_id_rsa -o BatchMode=yes root@%s true' % lab.address('secondary'))
+
+
+def test_stale_and_missing_host_keys_are_repaired(lab, tmp_path):
+    """known_hosts is read once per run: a removed pin and a stale key (same name and type) are both fixed."""
+    secondary = lab.address('secondary')
+    lab.ssh('primary', "sed -i '/^%s ssh-ed25519 /d' /root/.ssh/known_hosts" % secondary.replace('.', r'\.'))
+    lab.ssh('proxy', "sed -i 's/^\\(%s ssh-ed25519 \\).*/\\1%s/' /root/.ssh/known_hosts"
+            % (secondary.replace('.', r'\.'), 'AAAAC3NzaC1lZDI1NTE5AAAAIEl0sLZnxhhTuQKO3+pUxNXXMSbFw0O7Hv2UfFaSSvhb'))
+    run = labtools.run_playbook(tmp_path, [lab.path], SSH_PLAYBOOK)
+    assert run.rc == 0, run
+    assert run.data['stats']['primary']['changed'] >= 1, run
+    assert run.data['stats']['proxy']['changed'] >= 1, run
+    for host, key in (('proxy', ''), ('primary', '-i /root/.ssh/xivo_id_rsa ')):
+        lab.ssh(host, 'ssh %s-o BatchMode=yes -o StrictHostKeyChecking=yes root@%s true' % (key, secondary))
+        stale = lab.ssh(host, 'grep -c IEl0sLZnxhhTuQKO3 /root/.ssh/known_hosts', check=False).stdout.strip()
+        assert stale == '0'
