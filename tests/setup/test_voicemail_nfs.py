@@ -7,14 +7,22 @@ resume, merge, a conflict, idempotence.
 
     LAB_INVENTORY=.lab-NAME/inventory.yml .venv/bin/pytest -v tests/setup/test_voicemail_nfs.py
 
-DESTRUCTIVE for the lab's voicemail: every scenario starts by unmounting the share on the stacks and
-rebuilding their spool. The tests depend on each other and run in file order.
+Every scenario starts by unmounting the share on the stacks and rebuilding their spool with planted
+messages; the tests depend on each other and run in file order. The lab's own voicemail is not lost: before
+the first test the module snapshots the share and both stacks' spools (and mount + fstab state) in
+/var/tmp/wazo-mm-test-voicemail on each host; when the module ends, pass or fail, the snapshot is put back
+(everything the tests planted, conflicting files included, is gone), the voicemail part of setup.yml is rerun,
+then setup.yml itself must succeed with 0 changed (if it had something to change, its rerun must change
+nothing): test_module_leaves_the_lab_converged, or the module teardown when that test did not run or failed.
+A snapshot left by an interrupted run is reused, not replaced, so an aborted run never makes the lab's
+messages disappear.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 import shlex
 import time
@@ -116,6 +124,187 @@ def reset(lab, primary_spec, secondary_spec, secondary_copies_primary=()):
 STATE = {}
 
 
+# --- the lab's own voicemail: snapshot before the module, put back and converged after it ----------------
+SNAP = '/var/tmp/wazo-mm-test-voicemail'
+
+# Every file, directory and link of a tree: path, type, owner, mode; then every file's sha256. The same text
+# before and after means nothing was lost, added or altered. (Braces doubled: every script goes through format.)
+DIGEST_SH = r"""
+digest() {{
+  (cd "$1" && find . -printf '%P\t%y %U %G %m %l\n' | LC_ALL=C sort &&
+   find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}}
+"""
+
+# A snapshot is complete once its `complete` file exists; a complete one is left by a run that did not finish
+# putting it back: it is the lab's state before that run, so it is kept (never overwritten by a test state).
+SNAPSHOT_SHARE = DIGEST_SH + r"""
+set -e
+S={snap}
+if [ -e $S/complete ]; then echo REUSED; exit 0; fi
+rm -rf $S && mkdir -p $S && chmod 0700 $S
+if [ -d {share} ]; then
+  tar -C {share} --numeric-owner -cpf $S/share.tar .
+  digest {share} > $S/share.digest
+else
+  touch $S/share-absent
+fi
+touch $S/complete
+"""
+
+SNAPSHOT_STACK = DIGEST_SH + r"""
+set -e
+S={snap}
+if [ -e $S/complete ]; then echo REUSED; exit 0; fi
+rm -rf $S && mkdir -p $S && chmod 0700 $S
+if findmnt --mountpoint {vm} >/dev/null; then touch $S/mounted; fi
+grep -E '^[^#]*[[:space:]]{vm}[[:space:]]' /etc/fstab > $S/fstab || true
+if [ -d {vm_old} ]; then
+  tar -C {parent} --numeric-owner -cpf $S/old.tar {old_name}
+  digest {vm_old} > $S/old.digest
+fi
+if [ ! -e $S/mounted ] && [ -d {vm} ]; then
+  tar -C {parent} --numeric-owner -cpf $S/vm.tar {vm_name}
+  digest {vm} > $S/vm.digest
+fi
+touch $S/complete
+"""
+
+# 1) the stacks let go of the share (never rm -rf a directory that is still a mount point)
+RESTORE_UNMOUNT = r"""
+set -e
+[ -e {snap}/complete ] || {{ echo 'no snapshot in {snap}'; exit 1; }}
+for m in {vm} {staging}; do
+  n=0
+  while findmnt --mountpoint $m >/dev/null; do
+    umount $m
+    n=$((n + 1)); [ $n -lt 10 ] || {{ echo "$m still mounted"; exit 1; }}
+  done
+done
+sed -i '\#[[:space:]]{vm}[[:space:]]#d' /etc/fstab
+rm -rf {vm} {vm_old} /tmp/nfs-probe
+"""
+
+# 2) the share as it was (the tests' planted files and leftovers gone), checked against the snapshot
+RESTORE_SHARE = DIGEST_SH + r"""
+set -e
+S={snap}
+[ -e $S/complete ] || {{ echo 'no snapshot in {snap}'; exit 1; }}
+rm -f {lab_share}/.copy.tar
+if [ -e $S/share-absent ]; then rm -rf {share}; exit 0; fi
+mkdir -p {share}
+find {share} -mindepth 1 -delete
+tar -C {share} --numeric-owner -xpf $S/share.tar
+digest {share} | diff $S/share.digest - >&2
+"""
+
+# 3) the stacks' spools, fstab line and mount as they were, checked against the snapshot
+RESTORE_STACK = DIGEST_SH + r"""
+set -e
+S={snap}
+[ ! -f $S/old.tar ] || tar -C {parent} --numeric-owner -xpf $S/old.tar
+if [ -f $S/vm.tar ]; then
+  tar -C {parent} --numeric-owner -xpf $S/vm.tar
+else
+  mkdir -p {vm} && chown asterisk:asterisk {vm} && chmod 0750 {vm}
+fi
+cat $S/fstab >> /etc/fstab
+if [ -e $S/mounted ]; then
+  if [ -s $S/fstab ]; then mount {vm}; else mount -t {fstype} -o {opts} {src} {vm}; fi
+fi
+[ ! -f $S/old.digest ] || digest {vm_old} | diff $S/old.digest - >&2
+[ ! -f $S/vm.digest ] || digest {vm} | diff $S/vm.digest - >&2
+"""
+
+# setup.yml's voicemail play, after its preflight (which gathers the facts the role uses)
+SETUP_VOICEMAIL_PLAY = """
+- name: Voicemail on NFS shared by both stacks
+  hosts: nfs_server:primary:secondary
+  gather_facts: false
+  roles:
+    - role: wazo.maintenance_mode.voicemail_nfs
+"""
+
+
+def _fmt(lab, script):
+    gv = lab.group_vars
+    return script.format(
+        snap=SNAP, share=shlex.quote(share_path(lab)),
+        lab_share=shlex.quote(lab.vars.get('wazo_mm_lab_share', '/srv/lab-share')),
+        vm=VM, vm_old=VM_OLD, staging=STAGING, parent=os.path.dirname(VM), vm_name=os.path.basename(VM),
+        old_name=os.path.basename(VM_OLD),
+        fstype=shlex.quote(gv.get('wazo_mm_voicemail_mount_fstype', 'none')),
+        opts=shlex.quote(gv.get('wazo_mm_voicemail_mount_opts', 'bind')), src=shlex.quote(share_path(lab)))
+
+
+def snapshot_voicemail(lab):
+    """Keep the share and both stacks' voicemail before the tests plant theirs (reuse a snapshot left behind)."""
+    reused = []
+    for g, script in (('proxy', SNAPSHOT_SHARE), ('primary', SNAPSHOT_STACK), ('secondary', SNAPSHOT_STACK)):
+        if 'REUSED' in lab.ssh(g, _fmt(lab, script)).stdout:
+            reused.append(g)
+    if reused:
+        print('voicemail snapshot left by an unfinished run reused on %s (%s)' % (', '.join(reused), SNAP))
+
+
+def stop_background_run():
+    """The role run test_killed_mid_copy_then_resumed starts in the background, if a failure left it running."""
+    proc = STATE.pop('background', None)
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.communicate(timeout=60)
+
+
+def restore_and_converge(lab, tmp_path):
+    """Put the lab's voicemail back as it was before the module, rerun the voicemail part of setup, then prove
+    setup.yml runs green and converged. Returns what it measured; raises AssertionError on any failure (the
+    snapshot is then kept in SNAP on each host, and the next run of the module reuses it)."""
+    stop_background_run()
+    for g in ('primary', 'secondary'):
+        lab.ssh(g, _fmt(lab, RESTORE_UNMOUNT))
+    lab.ssh('proxy', _fmt(lab, RESTORE_SHARE))
+    for g in ('primary', 'secondary'):
+        lab.ssh(g, _fmt(lab, RESTORE_STACK))
+    for g in ('primary', 'secondary'):
+        assert lab.ssh(g, 'findmnt --mountpoint %s' % STAGING, check=False).returncode != 0, '%s: staging mounted' % g
+    report = {}
+    run = labtools.run_playbook(tmp_path / 'voicemail', [lab.path],
+                                labtools.setup_playbook('preflight') + SETUP_VOICEMAIL_PLAY)
+    assert run.rc == 0, 'voicemail part of setup.yml after the module: %r' % run
+    report['voicemail_play_changed'] = run.changed
+    for g in ('primary', 'secondary'):
+        assert lab.ssh(g, 'findmnt --mountpoint %s' % VM, check=False).returncode == 0, '%s: share not mounted' % g
+    # setup.yml as an operator runs it: green; and converged (a run after it changes nothing)
+    for attempt in (1, 2):
+        proc = lab.playbook('playbooks/setup.yml', check=False)
+        out = proc.stdout + proc.stderr
+        recap = labtools.recap(proc.stdout)
+        assert proc.returncode == 0, 'setup.yml after the module: rc %d\n%s' % (proc.returncode, out[-6000:])
+        assert recap and all(v['failed'] == 0 and v['unreachable'] == 0 for v in recap.values()), recap
+        changed = sum(v['changed'] for v in recap.values())
+        report['setup_run%d_changed' % attempt] = changed
+        if changed == 0:
+            break
+    else:
+        raise AssertionError('setup.yml still changes something on its second run: %s\n%s' % (recap, out[-6000:]))
+    for g in ('proxy', 'primary', 'secondary'):
+        lab.ssh(g, 'rm -rf %s' % SNAP)
+    STATE['restored'] = report
+    return report
+
+
+@pytest.fixture(scope='module', autouse=True)
+def lab_voicemail_kept(standin, tmp_path_factory):
+    """Snapshot before the module; after it (pass or fail), unless test_module_leaves_the_lab_converged already
+    did it, restore the snapshot and converge the lab (setup.yml green and converged)."""
+    snapshot_voicemail(standin)
+    STATE.pop('restored', None)
+    yield
+    if 'restored' not in STATE:
+        report = restore_and_converge(standin, tmp_path_factory.mktemp('voicemail-teardown'))
+        print('lab restored and converged after the module: %s' % report)
+
+
 # --- NFS server ------------------------------------------------------------------------------------
 def test_first_run_exports_and_migrates(lab):
     reset(lab,
@@ -146,6 +335,7 @@ def test_killed_mid_copy_then_resumed(lab):
             % (VM, VM, VM, VM))
     STATE['primary'] = manifest(lab, 'primary', VM)
     proc = lab.play(ROLE_PLAY % dict(env='{}'), background=True)
+    STATE['background'] = proc  # killed by the module teardown if a failure leaves it running
     killed = None
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -159,6 +349,7 @@ def test_killed_mid_copy_then_resumed(lab):
             break
         time.sleep(0.2)
     out = proc.communicate(timeout=600)[0]
+    STATE.pop('background', None)
     assert killed, 'never caught the module mid-copy:\n' + out[-3000:]
     assert labtools.recap(out)['primary']['failed'] >= 1, out[-3000:]
     # killed: the local tree is intact, no file on the share differs from a source file
@@ -246,3 +437,14 @@ def test_conflict_stops_and_overwrites_nothing(lab):
     assert share == prim, 'the share changed: something was overwritten or added'
     assert manifest(lab, 'secondary', VM) == sec
     assert lab.ssh('secondary', 'findmnt --mountpoint %s' % VM, check=False).returncode != 0
+
+
+# --- last: the module leaves the lab as it found it, converged ----------------------------------------
+def test_module_leaves_the_lab_converged(lab, tmp_path_factory):
+    """The planted messages (the conflict included) are removed, the lab's own voicemail is back byte for byte
+    (share, voicemail_old, mounts, fstab), the voicemail part of setup reruns green, then setup.yml runs green
+    with 0 changed (or, if it changed something, its rerun changes nothing). The module teardown does the same
+    if this test did not run or failed."""
+    report = restore_and_converge(lab, tmp_path_factory.mktemp('voicemail-restore'))
+    print('lab restored and converged: %s' % report)
+    assert 'setup_run1_changed' in report
