@@ -25,13 +25,14 @@ import datetime
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
+
+import results  # bench/results.py (this directory)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -45,8 +46,7 @@ from ansible_collections.wazo.maintenance_mode.plugins.modules import (  # noqa:
     wait_for_drain,
 )
 
-RESULTS = os.path.join(HERE, 'RESULTS.md')
-BEGIN, END = '<!-- bench/drain.py: begin -->', '<!-- bench/drain.py: end -->'
+RESULTS = results.RESULTS
 GOAL_P3 = 1.0
 POLL_INTERVAL = 0.5      # wait_for_drain's default
 DRAIN_CALLS = 3
@@ -247,19 +247,7 @@ def write_results(drain, switches, runs, conditions):
               'sample adds one SSH command). P3 starts when Kamailio\'s `backend` profile for set 1 reads 0 '
               '(polled every 10 ms). "call -> first INVITE" includes up to 1/rate s of waiting for the next '
               'call of the load. Newest first.\n\n')
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else '# Benchmark results\n\n'
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        inner, after = rest.split(END, 1)
-        old = inner.split('\n### ', 1)
-        history = ('### ' + old[1]) if len(old) > 1 else ''
-        entries = re.split(r'(?m)^(?=### )', history)
-        history = ''.join([e for e in entries if e.strip()][:9])      # keep the 10 newest entries
-        text = before + BEGIN + '\n' + header + block + ('\n' + history if history else '') + END + after
-    else:
-        text = text.rstrip('\n') + '\n\n' + BEGIN + '\n' + header + block + END + '\n'
-    with open(RESULTS, 'w') as f:
-        f.write(text)
+    results.write_section('bench/drain.py', header, block)
 
 
 def repeat(label, runs, fn, *args):

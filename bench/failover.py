@@ -16,10 +16,11 @@ import argparse
 import datetime
 import os
 import random
-import re
 import statistics
 import sys
 import time
+
+import results  # bench/results.py (this directory)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -29,8 +30,7 @@ sys.path[:0] = [os.path.join(ROOT, 'tests', 'ha_check'), os.path.join(ROOT, 'rol
 import kamailio_loop  # noqa: E402  pylint: disable=wrong-import-position
 import wazo_ha_check  # noqa: E402  pylint: disable=wrong-import-position
 
-RESULTS = os.path.join(HERE, 'RESULTS.md')
-BEGIN, END = '<!-- bench/failover.py: begin -->', '<!-- bench/failover.py: end -->'
+RESULTS = results.RESULTS
 GOAL = 5.0
 
 
@@ -78,20 +78,7 @@ def write_results(rows, runs, settings):
               'Primary silent -> route mode switched by wazo-ha-check -> first new call answered by the secondary.\n'
               '`kill`: the primary\'s SIP process dies (ICMP port unreachable). `stop`: it freezes (SIGSTOP: '
               'no answer, no ICMP, like a dead host). Newest first.\n\n')
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else '# Benchmark results\n\n'
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        inner, after = rest.split(END, 1)
-        old = inner.split('\n### ', 1)
-        history = ('### ' + old[1]) if len(old) > 1 else ''
-        # keep the 10 newest entries
-        entries = re.split(r'(?m)^(?=### )', history)
-        history = ''.join([e for e in entries if e.strip()][:9])
-        text = before + BEGIN + '\n' + header + block + ('\n' + history if history else '') + END + after
-    else:
-        text = text.rstrip('\n') + '\n\n' + BEGIN + '\n' + header + block + END + '\n'
-    with open(RESULTS, 'w') as f:
-        f.write(text)
+    results.write_section('bench/failover.py', header, block)
 
 
 def main():

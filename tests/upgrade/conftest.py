@@ -37,7 +37,9 @@ class UpgradeLab(labtools.Lab):
     def reset_versions(self):
         """Both stacks back to the first version, no injected failure, short upgrades; mode normal."""
         for group in ('primary', 'secondary'):
+            # apt-get clean: the next upgrade downloads its packages again, unless upgrade.yml pre-downloads them
             self.ssh(group, 'rm -f /etc/wazo-standin/fail-next-upgrade; echo 5 > /etc/wazo-standin/upgrade-seconds; '
+                            'apt-get clean; '
                             'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades '
                             'wazo-platform=%s wazo-upgrade=%s >/dev/null && wazo-service start >/dev/null' % (FIRST, FIRST))
         # A clean slate for each proof: no call state left by an earlier test (a careless run leaves

@@ -97,7 +97,7 @@ def test_upgrade_changes_the_version_and_restarts(lab, fresh_secondary):
     assert versions(lab, host) == (OLD, NEW)
     policy = lab.run(host, POLICY, check=True).stdout
     assert policy.startswith("wazo-platform:\n  Installed: ")
-    assert "file:/srv/wazo-standin/repo ./ Packages" in policy and "/var/lib/dpkg/status" in policy
+    assert "http://127.0.0.1:8790 ./ Packages" in policy and "/var/lib/dpkg/status" in policy
     out = lab.run(host, "wazo-upgrade -f", timeout=300)
     assert out.returncode == 0
     assert "ERROR" not in out.stdout, out.stdout
@@ -156,12 +156,19 @@ def test_real_wazo_upgrade_options(lab):
 
 def test_download_only_keeps_the_version(lab, fresh_secondary):
     host = fresh_secondary
+    deb = f"/var/cache/apt/archives/wazo-platform_{NEW}_all.deb"
+    lab.run(host, "apt-get clean", check=True)
     out = lab.run(host, "wazo-upgrade -d", timeout=300)
     assert out.returncode == 0
     assert versions(lab, host) == (OLD, NEW)
-    # a file: repository is used in place: apt downloads nothing but says it is done
+    # the mirror is HTTP, as on a real stack: the package is really fetched into apt's cache, services untouched
+    assert re.search(r"Need to get [1-9][0-9.,]* [kM]B of archives", out.stdout), out.stdout
     assert "Download complete and in download only mode" in out.stdout, out.stdout
+    assert lab.run(host, f"test -s {deb}").returncode == 0
     assert lab.run(host, "wazo-service status").returncode == 0
+    # a second -d has nothing left to fetch
+    again = lab.run(host, "wazo-upgrade -d", timeout=300).stdout
+    assert "Need to get 0 B/" in again, again
 
 
 def test_wazo_call_logs(lab):
