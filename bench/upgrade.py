@@ -32,9 +32,10 @@ HEADER = """## P1 / P4 / P5 upgrade under load (bench/upgrade.py)
 
 upgrade.yml on the lab while SIPp places 10 calls/s of 2-30 s through the proxy. Time in maintenance (P4) =
 from the end of the switch to maintenance to the end of the switch back to normal (drain + the primary's
-upgrade + checks); "without drain" leaves out the drain, which only the calls' length decides. The stand-in's packages come from its HTTP mirror at a set bandwidth, so what pre-downloading
-saves is a real apt download: it scales with the size of the upgrade and the link to the mirror (a real Wazo
-upgrade fetches far more than the stand-in's one package). Overhead (P5) = total - wazo-upgrade runs - drain.
+upgrade + checks); "without drain" leaves out the drain, which only the calls' length decides. The stand-in's
+packages come from its HTTP mirror at a set bandwidth, so what pre-downloading saves is a real apt download:
+it scales with the size of the upgrade and the link to the mirror (a real Wazo upgrade fetches far more than
+the stand-in's one package). Overhead (P5) = total - wazo-upgrade runs - drain.
 Newest first."""
 
 

@@ -29,7 +29,8 @@ exit 0
 
 
 def built_payload_kb(deb):
-    out = subprocess.run(["dpkg-deb", "-f", deb, "X-Standin-Payload-KB"], capture_output=True, text=True)
+    out = subprocess.run(["dpkg-deb", "-f", deb, "X-Standin-Payload-KB"], capture_output=True, text=True,
+                         check=False)
     return int(out.stdout.strip() or 0) if out.returncode == 0 else None
 
 
