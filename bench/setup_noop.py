@@ -27,8 +27,9 @@ GOAL = 60.0
 HEADER = """## setup.yml no-op rerun (bench/setup_noop.py; issue 3, goal <= 60 s)
 
 `ansible-playbook -i .lab/inventory.yml playbooks/setup.yml` on a converged lab, wall time; every run must report
-0 changed. Most of the time is Ansible's own per-task cost (about 0.35-0.5 s per module task on this 2-core
-machine, measured with a playbook of `ping` tasks), so what counts is how many tasks run. Newest first."""
+0 changed. Most of the time is Ansible's own per-task cost (0.35-0.9 s per module task on this 2-core VM
+depending on its speed at the time, measured with a playbook of `ping` tasks: the baseline column), so what
+counts is how many tasks run. Newest first."""
 
 
 def one_run(inventory):
