@@ -11,8 +11,8 @@ Every scenario starts by unmounting the share on the stacks and rebuilding their
 messages; the tests depend on each other and run in file order. The lab's own voicemail is not lost: before
 the first test the module snapshots the share and both stacks' spools (and mount + fstab state) in
 /var/tmp/wazo-mm-test-voicemail on each host; when the module ends, pass or fail, the snapshot is put back
-(everything the tests planted, conflicting files included, is gone), the voicemail part of setup.yml is rerun,
-then setup.yml itself must succeed with 0 changed (if it had something to change, its rerun must change
+(everything the tests planted, conflicting files included, is gone), then setup.yml (whose voicemail play
+mounts the share again) must succeed with 0 changed (if it had something to change, its rerun must change
 nothing): test_module_leaves_the_lab_converged, or the module teardown when that test did not run or failed.
 A snapshot left by an interrupted run is reused, not replaced, so an aborted run never makes the lab's
 messages disappear.
@@ -216,15 +216,6 @@ fi
 [ ! -f $S/vm.digest ] || digest {vm} | diff $S/vm.digest - >&2
 """
 
-# setup.yml's voicemail play, after its preflight (which gathers the facts the role uses)
-SETUP_VOICEMAIL_PLAY = """
-- name: Voicemail on NFS shared by both stacks
-  hosts: nfs_server:primary:secondary
-  gather_facts: false
-  roles:
-    - role: wazo.maintenance_mode.voicemail_nfs
-"""
-
 
 def _fmt(lab, script):
     gv = lab.group_vars
@@ -255,9 +246,9 @@ def stop_background_run():
         proc.communicate(timeout=60)
 
 
-def restore_and_converge(lab, tmp_path):
-    """Put the lab's voicemail back as it was before the module, rerun the voicemail part of setup, then prove
-    setup.yml runs green and converged. Returns what it measured; raises AssertionError on any failure (the
+def restore_and_converge(lab):
+    """Put the lab's voicemail back as it was before the module, then prove setup.yml (its voicemail play
+    mounts the share again) runs green and converged. Returns what it measured; raises AssertionError on any failure (the
     snapshot is then kept in SNAP on each host, and the next run of the module reuses it)."""
     stop_background_run()
     for g in ('primary', 'secondary'):
@@ -268,12 +259,6 @@ def restore_and_converge(lab, tmp_path):
     for g in ('primary', 'secondary'):
         assert lab.ssh(g, 'findmnt --mountpoint %s' % STAGING, check=False).returncode != 0, '%s: staging mounted' % g
     report = {}
-    run = labtools.run_playbook(tmp_path / 'voicemail', [lab.path],
-                                labtools.setup_playbook('preflight') + SETUP_VOICEMAIL_PLAY)
-    assert run.rc == 0, 'voicemail part of setup.yml after the module: %r' % run
-    report['voicemail_play_changed'] = run.changed
-    for g in ('primary', 'secondary'):
-        assert lab.ssh(g, 'findmnt --mountpoint %s' % VM, check=False).returncode == 0, '%s: share not mounted' % g
     # setup.yml as an operator runs it: green; and converged (a run after it changes nothing)
     for attempt in (1, 2):
         proc = lab.playbook('playbooks/setup.yml', check=False)
@@ -287,6 +272,8 @@ def restore_and_converge(lab, tmp_path):
             break
     else:
         raise AssertionError('setup.yml still changes something on its second run: %s\n%s' % (recap, out[-6000:]))
+    for g in ('primary', 'secondary'):
+        assert lab.ssh(g, 'findmnt --mountpoint %s' % VM, check=False).returncode == 0, '%s: share not mounted' % g
     for g in ('proxy', 'primary', 'secondary'):
         lab.ssh(g, 'rm -rf %s' % SNAP)
     STATE['restored'] = report
@@ -294,14 +281,14 @@ def restore_and_converge(lab, tmp_path):
 
 
 @pytest.fixture(scope='module', autouse=True)
-def lab_voicemail_kept(standin, tmp_path_factory):
+def lab_voicemail_kept(standin):
     """Snapshot before the module; after it (pass or fail), unless test_module_leaves_the_lab_converged already
     did it, restore the snapshot and converge the lab (setup.yml green and converged)."""
     snapshot_voicemail(standin)
     STATE.pop('restored', None)
     yield
     if 'restored' not in STATE:
-        report = restore_and_converge(standin, tmp_path_factory.mktemp('voicemail-teardown'))
+        report = restore_and_converge(standin)
         print('lab restored and converged after the module: %s' % report)
 
 
@@ -440,11 +427,11 @@ def test_conflict_stops_and_overwrites_nothing(lab):
 
 
 # --- last: the module leaves the lab as it found it, converged ----------------------------------------
-def test_module_leaves_the_lab_converged(lab, tmp_path_factory):
+def test_module_leaves_the_lab_converged(lab):
     """The planted messages (the conflict included) are removed, the lab's own voicemail is back byte for byte
-    (share, voicemail_old, mounts, fstab), the voicemail part of setup reruns green, then setup.yml runs green
+    (share, voicemail_old, mounts, fstab), then setup.yml runs green
     with 0 changed (or, if it changed something, its rerun changes nothing). The module teardown does the same
     if this test did not run or failed."""
-    report = restore_and_converge(lab, tmp_path_factory.mktemp('voicemail-restore'))
+    report = restore_and_converge(lab)
     print('lab restored and converged: %s' % report)
     assert 'setup_run1_changed' in report
