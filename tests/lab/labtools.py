@@ -44,6 +44,19 @@ SETUP_PLAYS = {
 }
 
 
+# The preflight role's topology check alone: sets wazo_mm_topology, which every other role reads. Put it
+# before a play that runs a role on its own.
+TOPOLOGY_PLAY = """
+- name: Topology
+  hosts: proxy:primary:secondary
+  gather_facts: false
+  roles:
+    - role: wazo.maintenance_mode.preflight
+      vars:
+        wazo_mm_preflight_checks: [topology]
+"""
+
+
 def setup_playbook(*roles):
     """Playbook text running these roles (keys of SETUP_PLAYS) in the given order, one play each, as setup.yml
     runs them: no fact gathering, preflight fatal for every host."""

@@ -20,7 +20,7 @@ import labtools  # tests/lab, put on sys.path by conftest.py
 # every test needs the lab's three hosts reachable and the stand-in on the stacks (else skipped: conftest.py)
 pytestmark = pytest.mark.usefixtures('standin')
 
-ROLE_PLAY = """
+ROLE_PLAY = labtools.TOPOLOGY_PLAY + """
 - name: BLF and MWI synchronization
   hosts: primary:secondary
   roles:

@@ -37,7 +37,7 @@ FACTS_PLAYBOOK = """
     - name: Show the exported facts
       ansible.builtin.debug:
         msg:
-          addresses: "{{ wazo_mm_addresses }}"
+          topology: "{{ wazo_mm_topology }}"
           wazo_version: "{{ wazo_mm_wazo_version | default(None) }}"
           pg_version: "{{ wazo_mm_pg_version | default(None) }}"
           pg_conf_dir: "{{ wazo_mm_pg_conf_dir | default(None) }}"
@@ -115,7 +115,8 @@ def test_good_lab_inventory_exports_facts(tmp_path, lab):
     shown = {h: r['msg'] for _play, t, h, r in run.results() if t == 'Show the exported facts'}
     assert set(shown) == {'proxy', 'primary', 'secondary'}
     for host in ('proxy', 'primary', 'secondary'):
-        assert shown[host]['addresses'] == {h: lab.address(h) for h in ('proxy', 'primary', 'secondary')}
+        assert {h: shown[host]['topology'][h]['address'] for h in ('proxy', 'primary', 'secondary')} == \
+            {h: lab.address(h) for h in ('proxy', 'primary', 'secondary')}
     for host in ('primary', 'secondary'):
         # what the host itself says, not a constant
         major = lab.ssh(host, "pg_lsclusters --no-header | awk '$2 == \"main\" {print $1}' | tail -n1").stdout.strip()

@@ -39,7 +39,7 @@ STAGING = '/var/lib/wazo-maintenance/voicemail-staging'
 # every test needs the lab's three hosts reachable and the stand-in on the stacks (else skipped: conftest.py)
 pytestmark = pytest.mark.usefixtures('standin')
 
-ROLE_PLAY = '''
+ROLE_PLAY = labtools.TOPOLOGY_PLAY + '''
 - name: Voicemail on NFS
   hosts: nfs_server:primary:secondary
   environment: %(env)s
