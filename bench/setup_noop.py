@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark (issue 3): wall time of a no-op setup.yml rerun on a converged lab. Goal: <= 60 s.
+"""Benchmark: wall time of a no-op setup.yml rerun on a converged lab. Goal: <= 60 s.
 
     make lab-up && make standin && .venv/bin/ansible-playbook -i .lab/inventory.yml playbooks/setup.yml
     .venv/bin/python bench/setup_noop.py [--runs 3] [--write]
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
 import labtools  # noqa: E402  pylint: disable=wrong-import-position
 
 GOAL = 60.0
-HEADER = """## setup.yml no-op rerun (bench/setup_noop.py; issue 3, goal <= 60 s)
+HEADER = """## setup.yml no-op rerun (bench/setup_noop.py; goal <= 60 s)
 
 `ansible-playbook -i .lab/inventory.yml playbooks/setup.yml` on a converged lab, wall time; every run must report
 0 changed. Most of the time is Ansible's own per-task cost (0.35-0.9 s per module task on this 2-core VM

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmarks of upgrade.yml on the lab under SIPp load (issue 5): P1 failed calls, P4 time in maintenance
+"""Benchmarks of upgrade.yml on the lab under SIPp load: P1 failed calls, P4 time in maintenance
 with and without pre-download, P5 orchestration overhead (all but wazo-upgrade and the drain).
 
     make lab-up && make standin && .venv/bin/ansible-playbook -i .lab/inventory.yml playbooks/setup.yml

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to wazo.maintenance_mode
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Lab proof of the kamailio_proxy role (issue 3, item 2): a SIP call from the host through the proxy is
+"""Lab proof of the kamailio_proxy role: a SIP call from the host through the proxy is
 answered by the primary's stand-in in normal mode and by the secondary's in maintenance mode, and each
 stack's `asterisk -rx 'core show channels count'` counts it while it lasts.
 

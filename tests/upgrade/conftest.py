@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to wazo.maintenance_mode
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures for the upgrade proofs on the lab (issue 5)."""
+"""Fixtures for the upgrade proofs on the lab."""
 
 from __future__ import absolute_import, division, print_function
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to wazo.maintenance_mode
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Proofs of upgrade.yml on the lab (issue 5): zero failed calls under load, a control run that does drop
+"""Proofs of upgrade.yml on the lab: zero failed calls under load, a control run that does drop
 calls, the failure paths, resume, check mode, Kamailio restart in maintenance, a bad inventory.
 
     make lab-up && ansible-playbook -i .lab/inventory.yml playbooks/setup.yml
