@@ -65,7 +65,15 @@ ansible-lint: venv
 sanity: venv
 	tests/sanity.sh
 
-lint: ansible-lint sanity artifact
+lint: docs-check ansible-lint sanity artifact
+
+# Role READMEs: the variables section is generated from meta/argument_specs.yml (tests/docs/role_docs.py).
+.PHONY: docs docs-check
+docs: venv
+	$(PY) tests/docs/role_docs.py
+
+docs-check: venv
+	$(PY) tests/docs/role_docs.py --check
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
