@@ -65,8 +65,8 @@ options:
     type: bool
     default: true
 notes:
-  - For tests only, the environment variable E(WAZO_MM_MIGRATE_FAIL_AFTER)=N makes the module fail after
-    publishing N files, to prove an interrupted run loses nothing and resumes.
+  - An error while writing to O(dest) (share full, read-only, a name in the way, I/O error) stops the run with
+    the file concerned and the number of files copied; nothing is renamed and a rerun resumes.
   - The checksum is SHA-256; every file is read twice on the destination side (after writing and in the
     final verification).
 '''
@@ -209,7 +209,6 @@ class Migration(object):
         self.finalize = p['finalize']
         self.check = module.check_mode
         self.tag = socket.gethostname().replace('/', '_')
-        self.fail_after = int(os.environ.get('WAZO_MM_MIGRATE_FAIL_AFTER', '0') or 0)
         self.result = dict(changed=False, copied=0, present=0, verified=0, total=0, bytes_copied=0,
                            copied_files=[], conflicts=[], sources=[], finalized=False, warnings_list=[])
 
@@ -433,8 +432,6 @@ class Migration(object):
             self.result['present'] += 1
             return
         self.note_copied(rel, size)
-        if self.fail_after and self.result['copied'] >= self.fail_after:
-            self.fail('injected failure after %d files (WAZO_MM_MIGRATE_FAIL_AFTER)' % self.result['copied'])
 
     def verify(self, entries):
         bad = []
@@ -528,7 +525,13 @@ class Migration(object):
         else:
             for rel in to_copy:
                 root, st, dig = entries[rel]
-                self.copy_one(rel, root, st, dig)
+                try:
+                    self.copy_one(rel, root, st, dig)
+                except (IOError, OSError) as e:
+                    self.fail('voicemail migration stopped after %d file(s) copied by this run: copying %s to %s '
+                              'failed: %s. %s was NOT renamed; fix the cause and rerun the migration (it resumes)'
+                              % (self.result['copied'], os.path.join(root, rel), os.path.join(self.dest, rel), e,
+                                 self.src))
             self.verify(entries)
         if self.finalize:
             self.do_finalize()

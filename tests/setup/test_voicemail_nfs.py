@@ -302,9 +302,25 @@ def test_first_run_exports_and_migrates(lab):
     STATE['primary'] = manifest(lab, 'primary', VM)
     STATE['secondary'] = manifest(lab, 'secondary', VM)
     assert len(STATE['primary']) == 200 and len(STATE['secondary']) == 70
-    # 1) an injected failure after 25 published files on each stack
-    rc, out = run_role(lab, env={'WAZO_MM_MIGRATE_FAIL_AFTER': '25'})
-    assert rc != 0 and 'injected failure after 25 files' in out, out[-3000:]
+    # 1) a real fault mid-copy on each stack: a directory on the share where the module writes the temporary
+    #    file of one of its later messages (nobody, root included, can unlink it), so each stack copies part of
+    #    its messages, then fails. The directories leading to it, and the share root, get what the module
+    #    itself would give them (the local tree's owner and mode), so the rest of the module sees no difference.
+    share_root = shlex.quote(share_path(lab))
+    obstacles = {}
+    for g, box, name in (('primary', 'other/2001/INBOX', 'msg0020.wav'),
+                         ('secondary', 'default/1003/INBOX', 'msg0005.wav')):
+        parts = box.split('/')
+        dirs = ' '.join('/'.join(parts[:i + 1]) for i in range(len(parts)))
+        obstacles[g] = lab.ssh(g, 'set -e; cd %s; chown asterisk:asterisk . && chmod 0750 .; '
+                                  'install -d -o asterisk -g asterisk -m 0750 %s; '
+                                  'd="$PWD/%s/.wazo-mm-tmp.$(uname -n).%s"; mkdir "$d"; echo "$d"'
+                                  % (share_root, dirs, box, name)).stdout.strip()
+    rc, out = run_role(lab)
+    flat = ' '.join(out.split())  # the YAML result format folds long messages
+    assert rc != 0 and 'voicemail migration stopped after' in flat and 'Is a directory' in flat, out[-3000:]
+    recap = labtools.recap(out)
+    assert recap['primary']['failed'] >= 1 and recap['secondary']['failed'] >= 1, recap
     for g in ('primary', 'secondary'):
         assert manifest(lab, g, VM) == STATE[g], '%s: local tree changed by a failed run' % g
         assert lab.ssh(g, 'test -e %s' % VM_OLD, check=False).returncode != 0
@@ -312,7 +328,12 @@ def test_first_run_exports_and_migrates(lab):
     share = manifest(lab, 'proxy', share_path(lab))
     union = dict(STATE['secondary'], **STATE['primary'])
     assert share and all(union[rel] == v for rel, v in share.items()), 'share holds a file no stack had'
+    assert 'other/2001/INBOX/msg0019.wav' in share and 'other/2001/INBOX/msg0020.wav' not in share, sorted(share)
+    assert 'default/1003/INBOX/msg0004.wav' in share and 'default/1003/INBOX/msg0005.wav' not in share, sorted(share)
     STATE['after_injected'] = len(share)
+    # the fault goes away: the next run (test_killed_mid_copy_then_resumed) resumes
+    for g, path in obstacles.items():
+        lab.ssh(g, 'rmdir %s' % shlex.quote(path))
 
 
 def test_killed_mid_copy_then_resumed(lab):

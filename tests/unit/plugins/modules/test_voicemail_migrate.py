@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ class Exit(Exception):
         self.result = result
 
 
-def run(monkeypatch, check=False, diff=False, env=None, **params):
+def run(monkeypatch, check=False, diff=False, **params):
     def exit_json(self, **kw):
         raise Exit('exit', kw)
 
@@ -34,9 +35,6 @@ def run(monkeypatch, check=False, diff=False, env=None, **params):
 
     monkeypatch.setattr(voicemail_migrate.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(voicemail_migrate.AnsibleModule, 'fail_json', fail_json)
-    monkeypatch.delenv('WAZO_MM_MIGRATE_FAIL_AFTER', raising=False)
-    for k, v in (env or {}).items():
-        monkeypatch.setenv(k, v)
     args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
     with patch_module_args(args):
         with pytest.raises(Exit) as e:
@@ -152,11 +150,30 @@ def test_merge_identical_and_new(monkeypatch, paths):
     assert len(tree_digest(paths['dest'])) == 10
 
 
+def fail_copy_after(monkeypatch, count):
+    """The share fails (ENOSPC) when the module writes its file number count + 1; returns a switch to heal it."""
+    state = dict(calls=0, failing=True)
+    copy_one = voicemail_migrate.Migration.copy_one
+
+    def failing_copy_one(self, rel, root, st, dig):
+        if state['failing'] and state['calls'] >= count:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.path.join(self.dest, rel))
+        state['calls'] += 1
+        return copy_one(self, rel, root, st, dig)
+
+    monkeypatch.setattr(voicemail_migrate.Migration, 'copy_one', failing_copy_one)
+    return state
+
+
 def test_interrupted_run_resumes_without_loss(monkeypatch, paths):
     make_messages(paths['src'], mailboxes=4, per_box=5)
     before = tree_digest(paths['src'])
-    kind, res = run(monkeypatch, env={'WAZO_MM_MIGRATE_FAIL_AFTER': '7'}, **paths)
-    assert kind == 'fail' and res['copied'] == 7
+    fault = fail_copy_after(monkeypatch, 7)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'fail' and res['copied'] == 7, res
+    assert 'stopped after 7 file(s)' in res['msg'] and 'No space left on device' in res['msg'], res['msg']
+    assert 'NOT renamed' in res['msg'] and not res['finalized']
+    fault['failing'] = False
     assert tree_digest(paths['src']) == before  # the local tree is untouched
     assert not os.path.exists(paths['backup'])
     # a killed run leaves a partial temporary file: the next run removes it
@@ -170,6 +187,25 @@ def test_interrupted_run_resumes_without_loss(monkeypatch, paths):
     assert res['present'] == 7 and res['copied'] == len(before) - 7 and res['verified'] == len(before)
     assert tree_digest(paths['dest'], skip=()) == before
     assert tree_digest(paths['backup']) == before
+
+
+def test_name_in_the_way_on_the_share_stops_then_resumes(monkeypatch, paths):
+    """The lab's real fault (tests/setup/test_voicemail_nfs.py): a directory where the module writes its
+    temporary file. Nobody, root included, can unlink it: the run stops mid-copy, cleanly, and resumes."""
+    make_messages(paths['src'], mailboxes=2, per_box=2)
+    before = tree_digest(paths['src'])
+    box = os.path.join(paths['dest'], 'default', '1001', 'INBOX')
+    obstacle = os.path.join(box, '.wazo-mm-tmp.%s.msg0001.txt' % voicemail_migrate.socket.gethostname())
+    os.makedirs(obstacle)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'fail' and res['copied'] == 6, res
+    assert 'default/1001/INBOX/msg0001.txt' in res['msg'] and 'Is a directory' in res['msg'], res['msg']
+    assert tree_digest(paths['src']) == before and not os.path.exists(paths['backup'])
+    os.rmdir(obstacle)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert res['present'] == 6 and res['copied'] == len(before) - 6 and res['verified'] == len(before)
+    assert tree_digest(paths['dest'], skip=()) == before
 
 
 def test_interrupted_after_rename_resumes_from_backup(monkeypatch, paths):
