@@ -15,11 +15,11 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.route_mode import STACK_SET
 
 display = Display()
 
 MODULE = 'wazo.maintenance_mode.wait_for_drain'
-GROUP_SET = (('primary', 1), ('secondary', 2))
 # Options handled here and not passed to the module as such.
 ACTION_ONLY = ('timeout', 'slice')
 
@@ -38,7 +38,7 @@ class ActionModule(ActionBase):
                                     'stack_address to drain a host outside the inventory)' % stack)
         setid = args.get('setid')
         if setid is None:
-            for group, sid in GROUP_SET:
+            for group, sid in sorted(STACK_SET.items(), key=lambda item: item[1]):
                 if stack in groups.get(group, []):
                     setid = sid
                     break

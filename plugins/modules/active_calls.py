@@ -105,6 +105,7 @@ stdout:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.command import CommandRunner
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.asterisk import (
     AsteriskNotRunning,
     AsteriskOutputError,
@@ -115,15 +116,13 @@ CLI_COMMAND = 'core show channels count'
 
 
 def run_module(module):
-    asterisk = module.get_bin_path(module.params['asterisk_path'], required=True, opt_dirs=['/usr/sbin', '/sbin'])
-    cmd = [asterisk, '-rx', CLI_COMMAND]
-    argv = list(cmd)
+    runner = CommandRunner(module)
+    cmd = [runner.bin(module.params['asterisk_path']), '-rx', CLI_COMMAND]
     timeout = module.params['timeout']
-    if timeout:
-        argv = [module.get_bin_path('timeout', required=True), '--kill-after=5', str(timeout)] + argv
-    rc, stdout, stderr = module.run_command(argv, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+    res = runner.run(cmd, timeout=timeout)
+    rc, stdout, stderr = res.rc, res.out, res.err
     result = dict(changed=False, cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
-    if timeout and rc in (124, 137):
+    if res.timed_out:
         module.fail_json(msg='asterisk -rx %r did not answer within %d s (Asterisk wedged?)' % (CLI_COMMAND, timeout), **result)
     try:
         # asterisk -rx prints the "Unable to connect" message on stdout or stderr depending on the

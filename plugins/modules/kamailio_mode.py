@@ -135,15 +135,18 @@ lock:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import (
-    KamailioError,
-    KamailioRPC,
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import KamailioError, KamailioRPC
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.maintenance_lock import (
     LockHeld,
     read_lock,
-    read_persisted_mode,
     release_lock,
     take_lock,
-    write_persisted_mode,
+)
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.route_mode import (
+    DEFAULT_STATE_DIR,
+    read_persisted_mode,
+    running_mode,
+    switch,
 )
 
 
@@ -161,7 +164,7 @@ def run_module(module):
     state_dir = p['state_dir']
     rpc = KamailioRPC(transport=p['rpc_transport'], path=p['rpc_path'], timeout=p['rpc_timeout'])
 
-    previous = rpc.get_route_mode()
+    previous = running_mode(rpc)
     persisted = read_persisted_mode(state_dir)
     lock = read_lock(state_dir)
     want = p['mode']
@@ -205,14 +208,12 @@ def run_module(module):
     if lock_take:
         take_lock(p['lock_owner'], p['lock_reason'], state_dir)
     if mode_change:
-        # File first: if Kamailio restarts right now it comes back in the wanted mode.
-        write_persisted_mode(want, state_dir)
-        rpc.set_route_mode(want)
+        switch(rpc, want, state_dir)
     # ... and release it last.
     if lock_release:
         release_lock(p['lock_owner'], state_dir, force=p['lock_force'])
 
-    running = rpc.get_route_mode()
+    running = running_mode(rpc)
     persisted = read_persisted_mode(state_dir)
     result.update(mode=running, persisted_mode=persisted, lock=read_lock(state_dir))
     if want is not None and (running != want or persisted != want):
@@ -232,13 +233,13 @@ def main():
             rpc_transport=dict(type='str', choices=['dgram', 'fifo'], default='dgram'),
             rpc_path=dict(type='path'),
             rpc_timeout=dict(type='float', default=3.0),
-            state_dir=dict(type='path', default='/var/lib/wazo-maintenance'),
+            state_dir=dict(type='path', default=DEFAULT_STATE_DIR),
         ),
         supports_check_mode=True,
     )
     try:
         result = run_module(module)
-    except KamailioError as exc:
+    except (KamailioError, LockHeld) as exc:
         module.fail_json(msg='Kamailio route mode: %s' % exc, exception=traceback.format_exc())
     except (IOError, OSError) as exc:
         module.fail_json(msg='Kamailio route mode: %s' % exc, exception=traceback.format_exc())

@@ -79,72 +79,8 @@ elapsed:
   sample: 0.004
 '''
 
-import random
-import socket
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-
-
-def _options_request(host, port, local_ip, local_port, call_id, cseq):
-    branch = 'z9hG4bK-wmm-%08x' % random.getrandbits(32)
-    tag = '%08x' % random.getrandbits(32)
-    return (
-        'OPTIONS sip:%(host)s:%(port)d SIP/2.0\r\n'
-        'Via: SIP/2.0/UDP %(lip)s:%(lport)d;branch=%(branch)s;rport\r\n'
-        'Max-Forwards: 70\r\n'
-        'From: <sip:wazo-maintenance@%(lip)s>;tag=%(tag)s\r\n'
-        'To: <sip:%(host)s:%(port)d>\r\n'
-        'Call-ID: %(cid)s\r\n'
-        'CSeq: %(cseq)d OPTIONS\r\n'
-        'Contact: <sip:wazo-maintenance@%(lip)s:%(lport)d>\r\n'
-        'Accept: application/sdp\r\n'
-        'Content-Length: 0\r\n\r\n'
-    ) % dict(host=host, port=port, lip=local_ip, lport=local_port, branch=branch, tag=tag,
-             cid=call_id, cseq=cseq)
-
-
-def parse_status(data):
-    """Return (code, reason) of a SIP response, or None when it is not one."""
-    line = data.split(b'\r\n', 1)[0].decode('utf-8', 'replace')
-    parts = line.split(' ', 2)
-    if len(parts) < 2 or parts[0] != 'SIP/2.0' or not parts[1].isdigit():
-        return None
-    return int(parts[1]), (parts[2] if len(parts) > 2 else '')
-
-
-def sip_ping(host, port, timeout, interval):
-    """Send OPTIONS until a final response arrives; return (code, reason, attempts, elapsed)."""
-    start = time.monotonic()
-    call_id = 'wmm-%016x@sip-ping' % random.getrandbits(64)
-    attempts = 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.connect((host, port))
-        local_ip, local_port = sock.getsockname()
-        while time.monotonic() - start < timeout:
-            attempts += 1
-            try:
-                sock.send(_options_request(host, port, local_ip, local_port, call_id, attempts).encode())
-            except OSError:
-                time.sleep(min(interval, max(0.0, timeout - (time.monotonic() - start))))
-                continue
-            deadline = min(time.monotonic() + interval, start + timeout)
-            while time.monotonic() < deadline:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                try:
-                    data = sock.recv(65535)
-                except socket.timeout:
-                    break
-                except OSError:  # ICMP port unreachable: nobody listens yet
-                    time.sleep(max(0.0, deadline - time.monotonic()))
-                    break
-                status = parse_status(data)
-                if status and status[0] >= 200:
-                    return status[0], status[1], attempts, time.monotonic() - start
-        return None, '', attempts, time.monotonic() - start
-    finally:
-        sock.close()
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.sip_options import ping
 
 
 def main():
@@ -160,8 +96,8 @@ def main():
     )
     params = module.params
     try:
-        code, reason, attempts, elapsed = sip_ping(params['host'], params['port'], params['timeout'],
-                                                   params['interval'])
+        code, reason, attempts, elapsed = ping(params['host'], params['port'], params['timeout'],
+                                               params['interval'])
     except (OSError, ValueError) as exc:
         module.fail_json(msg='cannot send SIP OPTIONS to %s:%d: %s' % (params['host'], params['port'], exc))
     result = dict(changed=False, status_code=code or 0, reason=reason, attempts=attempts,

@@ -78,12 +78,10 @@ options:
     type: float
     default: 10
   ssh_known_hosts:
-    description: Known-hosts file to check the stack's host key against (default the system's and root's).
+    description:
+      - Known-hosts file the stack's host key must be in (default root's C(~/.ssh/known_hosts), where the
+        ssh_trust role records both stacks' keys). An unknown or changed host key is always refused.
     type: path
-  ssh_accept_unknown_hosts:
-    description: Accept a stack host key that is not known yet.
-    type: bool
-    default: true
   rpc_transport:
     description: The Kamailio jsonrpcs transport.
     type: str
@@ -162,72 +160,42 @@ stack:
   sample: {name: wazo1.example.com, address: 192.0.2.11, setid: 1}
 '''
 
-import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.wazo.maintenance_mode.plugins.module_utils.asterisk import (
-    AsteriskNotRunning,
-    AsteriskOutputError,
-    parse_channels_count,
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.drain import (
+    CHANNELS_COUNT_CMD,
+    DrainError,
+    asterisk_channels,
+    sample,
+    wait_drained,
 )
-from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import (
-    KamailioError,
-    KamailioRPC,
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import KamailioError, KamailioRPC
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.stack_ssh import (
+    StackSSHError,
+    ssh_common_argument_spec,
+    ssh_options,
     ssh_run,
 )
 
 
-class DrainError(Exception):
-    pass
+def poll(p, rpc, check_mode=False, runner=ssh_run, **clocks):
+    """Sample until drained or the slice ends (one sample in check mode)."""
+    def run(host, command):
+        return runner(host, command, **ssh_options(p))
 
+    def channels():
+        return asterisk_channels(run, p['stack_address'], p['asterisk_command'])
 
-def asterisk_channels(p, runner=ssh_run):
-    rc, out, err = runner(p['stack_address'], p['asterisk_command'], user=p['ssh_user'], key_file=p['ssh_key'],
-                          port=p['ssh_port'], timeout=p['ssh_timeout'], known_hosts=p['ssh_known_hosts'],
-                          accept_unknown_hosts=p['ssh_accept_unknown_hosts'])
-    try:
-        return parse_channels_count(out + err)['channels']
-    except AsteriskNotRunning as exc:
-        raise DrainError('Asterisk is not running on %s: %s' % (p['stack_address'], exc))
-    except AsteriskOutputError as exc:
-        raise DrainError('%s on %s (rc %s): %s' % (p['asterisk_command'], p['stack_address'], rc, exc))
-
-
-def sample(p, rpc, runner=ssh_run, clock=time.time):
-    kam = rpc.backend_calls(p['setid'])
-    ast = asterisk_channels(p, runner) if p['check_asterisk'] else None
-    return {'time': round(clock(), 3), 'kamailio': kam, 'asterisk': ast}
-
-
-def drained(s, limit):
-    return s['kamailio'] <= limit and (s['asterisk'] is None or s['asterisk'] <= limit)
-
-
-def poll(p, rpc, check_mode=False, runner=ssh_run, clock=time.monotonic, sleep=time.sleep):
-    """Sample until drained or the slice ends. Bounded: at most slice/poll_interval + 1 samples."""
-    started = clock()
-    interval = max(0.05, p['poll_interval'])
-    max_samples = int(max(0.0, p['slice_timeout']) / interval) + 1
-    samples = []
-    for _i in range(max_samples):
-        s = sample(p, rpc, runner)
-        samples.append(s)
-        if check_mode or drained(s, p['max_remaining_calls']):
-            break
-        left = p['slice_timeout'] - (clock() - started)
-        if left <= 0:
-            break
-        sleep(min(interval, left))
-    last = samples[-1]
-    return dict(changed=False, drained=drained(last, p['max_remaining_calls']), samples=samples,
-                waited=round(clock() - started, 3),
-                remaining={'kamailio': last['kamailio'], 'asterisk': last['asterisk']},
-                stack={'name': p['stack'], 'address': p['stack_address'], 'setid': p['setid']})
+    res = wait_drained(lambda: sample(rpc, p['setid'], channels if p['check_asterisk'] else None),
+                       timeout=p['slice_timeout'], interval=p['poll_interval'], limit=p['max_remaining_calls'],
+                       once=check_mode, **clocks)
+    res.update(changed=False, stack={'name': p['stack'], 'address': p['stack_address'], 'setid': p['setid']})
+    return res
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         stack=dict(type='str', required=True),
         timeout=dict(type='float', default=600),
         poll_interval=dict(type='float', default=0.5),
@@ -236,18 +204,14 @@ def argument_spec():
         setid=dict(type='int'),
         stack_address=dict(type='str'),
         check_asterisk=dict(type='bool', default=True),
-        asterisk_command=dict(type='str', default="asterisk -rx 'core show channels count'"),
-        ssh_user=dict(type='str', default='root'),
-        ssh_key=dict(type='path', default='/root/.ssh/id_ed25519'),
-        ssh_port=dict(type='int', default=22),
-        ssh_timeout=dict(type='float', default=10),
-        ssh_known_hosts=dict(type='path'),
-        ssh_accept_unknown_hosts=dict(type='bool', default=True),
+        asterisk_command=dict(type='str', default=CHANNELS_COUNT_CMD),
         rpc_transport=dict(type='str', choices=['dgram', 'fifo'], default='dgram'),
         rpc_path=dict(type='path'),
         rpc_timeout=dict(type='float', default=3.0),
         slice_timeout=dict(type='float', default=10),
     )
+    spec.update(ssh_common_argument_spec())
+    return spec
 
 
 def main():
@@ -259,7 +223,7 @@ def main():
     rpc = KamailioRPC(p['rpc_transport'], p['rpc_path'], p['rpc_timeout'])
     try:
         result = poll(p, rpc, module.check_mode)
-    except (KamailioError, DrainError) as exc:
+    except (KamailioError, DrainError, StackSSHError) as exc:
         module.fail_json(msg='wait_for_drain %s: %s' % (p['stack'], exc), exception=traceback.format_exc())
     module.exit_json(**result)
 

@@ -235,6 +235,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.command import CommandRunner
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.wazo_upgrade import (
     WazoVersionError,
     find_sip_drop_rules,
@@ -244,9 +245,7 @@ from ansible_collections.wazo.maintenance_mode.plugins.module_utils.wazo_upgrade
     not_running_services,
 )
 
-C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C', 'LC_MESSAGES': 'C'}
-UPGRADE_ENV = dict(C_LOCALE, DEBIAN_FRONTEND='noninteractive', APT_LISTCHANGES_FRONTEND='none')
-TIMEOUT_RCS = (124, 137)
+UPGRADE_ENV = dict(DEBIAN_FRONTEND='noninteractive', APT_LISTCHANGES_FRONTEND='none')
 LOG_TAIL_BYTES = 4096
 SERVICES_POLL = 2
 
@@ -255,6 +254,7 @@ class WazoUpgrade(object):
     def __init__(self, module):
         self.module = module
         self.params = module.params
+        self.runner = CommandRunner(module)
         self.result = dict(
             changed=False,
             cmd=[],
@@ -270,11 +270,11 @@ class WazoUpgrade(object):
         self.module.fail_json(msg=msg, **self.result)
 
     def run(self, argv, **kwargs):
-        kwargs.setdefault('environ_update', C_LOCALE)
-        return self.module.run_command(argv, **kwargs)
+        res = self.runner.run(argv, **kwargs)
+        return res.rc, res.out, res.err
 
     def bin(self, name):
-        return self.module.get_bin_path(name, required=True, opt_dirs=['/usr/sbin', '/sbin'])
+        return self.runner.bin(name)
 
     # --- versions ------------------------------------------------------------------------------
     def versions(self):
@@ -391,13 +391,11 @@ class WazoUpgrade(object):
         p = self.params
         cmd = [self.bin(p['command'])] + (['-d'] if download else []) + ['-f']
         self.result['cmd'] = cmd
-        argv = list(cmd)
-        if p['timeout']:
-            argv = [self.bin('timeout'), '--kill-after=60', str(p['timeout'])] + argv
         mark = self.log_mark()
         # No pipe here, so no pipefail to think about: the rc is kept for the record only, the
         # wrapper's own `| tee` throws the real one away.
-        rc, out, err = self.run(argv, environ_update=UPGRADE_ENV)
+        res = self.runner.run(cmd, timeout=p['timeout'], kill_after=60, environ=UPGRADE_ENV)
+        rc, out, err = res.rc, res.out, res.err
         self.result['rc'] = rc
         appended = self.log_since(mark)
         self.result['log'] = (appended or out + err).splitlines()
@@ -416,7 +414,7 @@ class WazoUpgrade(object):
                 self.module.warn(warning)
 
         problems = []
-        if p['timeout'] and rc in TIMEOUT_RCS:
+        if res.timed_out:
             problems.append('killed after the %d s timeout (the stack may be half-upgraded)' % p['timeout'])
         if self.result['error_markers']:
             text = 'error markers found: %s' % ', '.join('"%s"' % m for m in self.result['error_markers'])

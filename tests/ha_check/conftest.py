@@ -1,4 +1,5 @@
 """Fixtures for the HA check tests: the daemon module, a fake clock, a fake proxy backend."""
+import json
 import os
 import sys
 
@@ -58,6 +59,21 @@ class FakeBackend:
         return 0, 'done', ''
 
 
+class MemoryState:
+    """The state store seam of HACheck (StateFile in the daemon), kept in memory."""
+
+    def __init__(self, data=None):
+        self.data = data or {}
+        self.saves = 0
+
+    def load(self):
+        return json.loads(json.dumps(self.data))
+
+    def save(self, data):
+        self.saves += 1
+        self.data = json.loads(json.dumps(data))
+
+
 class FakeRunner:
     def __init__(self):
         self.batches = []
@@ -89,7 +105,7 @@ def make_check(clock, backend):
         base.update(cfg)
         config = hc.Config(**base).validate()
         log = hc.Log(stream=open(os.devnull, 'w'), prefix=False, debug=True)
-        check = hc.HACheck(config, backend, log, store or hc.MemoryState(), runner=FakeRunner(),
+        check = hc.HACheck(config, backend, log, store or MemoryState(), runner=FakeRunner(),
                            clock=clock, wall=clock.wall)
         return check
     return _make

@@ -12,6 +12,7 @@ import signal
 import tempfile
 import threading
 import time
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -73,7 +74,7 @@ class Loop:
     def start_check(self, log_stream=None, **overrides):
         base = dict(primary=PRIMARY[0], primary_port=PRIMARY[1], secondary=SECONDARY[0],
                     secondary_port=SECONDARY[1], state_dir=self.env.state, rpc_transport='dgram',
-                    rpc_path=self.env.sock, libdir=self.env.lib, failover_commands=[], failback_commands=[])
+                    rpc_path=self.env.sock, failover_commands=[], failback_commands=[])
         base.update(self.cfg_overrides)
         base.update(overrides)
         cfg = self.hc.Config(**base).validate()
@@ -93,7 +94,7 @@ class Loop:
 
     def reset(self):
         """Between tests: check stopped, both stacks answering, normal mode, no lock, no state file."""
-        from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc
+        from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock, route_mode
         self.stop_check()
         for name, s in self.stacks.items():
             try:
@@ -102,9 +103,9 @@ class Loop:
                 pass
             if s.proc.poll() is not None:
                 s.start()
-        kamailio_rpc.write_persisted_mode('normal', self.env.state)
-        self.env.rpc().set_route_mode('normal')
-        kamailio_rpc.release_lock(state_dir=self.env.state, force=True)
+        route_mode.write_persisted_mode('normal', self.env.state)
+        rm.set_running(self.env.rpc(), 'normal')
+        maintenance_lock.release_lock(state_dir=self.env.state, force=True)
         try:
             os.unlink(os.path.join(self.env.state, 'ha-check.json'))
         except OSError:
@@ -140,11 +141,11 @@ class Loop:
             return {}
 
     def mode(self):
-        return self.env.rpc(timeout=1).get_route_mode()
+        return rm.running_mode(self.env.rpc(timeout=1))
 
     def persisted(self):
-        from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc
-        return kamailio_rpc.read_persisted_mode(self.env.state)
+        from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock, route_mode
+        return route_mode.read_persisted_mode(self.env.state)
 
     def wait_mode(self, name, timeout, interval=0.02):
         """Seconds until the running route mode is `name` (bounded by timeout), else None."""

@@ -12,6 +12,8 @@ import time
 import pytest
 
 import kamailio_loop
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock as ml
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
 
 harness = kamailio_loop.load_harness()
 pytestmark = [
@@ -83,21 +85,20 @@ def test_silent_primary_fails_over_within_5s(loop):
 
 
 def test_lock_pauses_then_release_fails_over(loop):
-    from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
     loop.start_check()
-    k.take_lock('pytest', 'operator at work', state_dir=loop.env.state)
+    ml.take_lock('pytest', 'operator at work', state_dir=loop.env.state)
     loop.silence_primary('kill')
     assert loop.wait_mode('maintenance', 3) is None    # paused: no failover
     st = wait_state(loop, 'paused')
     assert st['state'] == 'paused' and st['lock']['owner'] == 'pytest'
-    k.release_lock('pytest', state_dir=loop.env.state)
+    ml.release_lock('pytest', state_dir=loop.env.state)
     assert loop.wait_mode('maintenance', 3) is not None
 
 
 def test_operator_maintenance_is_not_failed_back(loop):
     loop.start_check()
     rpc = loop.env.rpc()
-    rpc.set_route_mode('maintenance')                 # like wazo-mode maintenance, then lock released
+    rm.set_running(rpc, 'maintenance')                 # like wazo-mode maintenance, then lock released
     time.sleep(6)                                     # > failback_delay with a healthy primary
     assert loop.mode() == 'maintenance'
     st = loop.state()

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import FakeBackend
+from conftest import FakeBackend, MemoryState
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.join(HERE, 'sipp', 'uas_options.xml')
@@ -160,7 +160,7 @@ def test_daemon_loop_fails_over_within_5s_when_sipp_primary_dies(sipp_factory, h
     backend.set_mode = set_mode
     log = hcmod.Log(stream=open(os.devnull, 'w'), prefix=False)
     stop = threading.Event()
-    store = hcmod.MemoryState()
+    store = MemoryState()
     out = {}
     runner = threading.Thread(target=lambda: out.setdefault('check', hcmod.run(
         cfg, log, stop, backend=backend, store=store, max_rounds=60)), daemon=True)

@@ -34,7 +34,7 @@ def test_default_config_is_valid(tmp_path, hcmod):
     assert cfg.primary == '10.0.0.11' and cfg.secondary == '10.0.0.12'
     assert cfg.failover_commands == hcmod.DEFAULT_FAILOVER_COMMANDS
     assert cfg.failback_commands == []
-    assert cfg.ssh_known_hosts is None and cfg.ssh_accept_unknown_hosts is False
+    assert cfg.ssh_known_hosts is None
     assert cfg.detection_time <= 5
     assert hcmod.main(['--check-config', str(path)]) == 0
 

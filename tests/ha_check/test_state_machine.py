@@ -3,11 +3,14 @@ import json
 
 import pytest
 
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.sip_options import ProbeResult
+from conftest import MemoryState
+
 UP, DOWN = True, False
 
 
 def probe(hc, ok):
-    return hc.ProbeResult(True, 200, 'OK', 0.001) if ok else hc.ProbeResult(False, detail='no answer within 0.40 s')
+    return ProbeResult(True, 200, 'OK', 0.001) if ok else ProbeResult(False, detail='no answer within 0.40 s')
 
 
 def ticks(check, clock, hc, primary_ok, seconds, secondary_ok=True, step=0.5):
@@ -175,7 +178,7 @@ def test_operator_mode_at_start_not_undone(clock, backend, make_check, hcmod):
 
 
 def test_own_failover_survives_restart(clock, backend, make_check, hcmod):
-    store = hcmod.MemoryState()
+    store = MemoryState()
     check = make_check(store=store, failback_delay=5)
     ticks(check, clock, hcmod, DOWN, 3)
     assert store.data['failover_owned'] is True and store.data['state'] == 'failover'
@@ -186,7 +189,7 @@ def test_own_failover_survives_restart(clock, backend, make_check, hcmod):
 
 def test_mode_rewritten_while_stopped_is_not_ours(clock, backend, make_check, hcmod):
     """Stopped during our failover (upgrade.yml stops the service); routemode.cfg rewritten meanwhile."""
-    store = hcmod.MemoryState()
+    store = MemoryState()
     check = make_check(store=store, failback_delay=5)
     ticks(check, clock, hcmod, DOWN, 3)
     backend.persisted_mode_mtime = lambda: clock.wall() + 100     # rewritten 100 s after our switch

@@ -319,11 +319,13 @@ def rpc(env, kamailio):
 def normal_mode(env, kamailio):
     """Each test starts in normal mode, with no lock, both stacks active."""
     from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+    from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
+    from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock as ml
     if kamailio.proc.poll() is not None:
         kamailio.start()
-    k.write_persisted_mode('normal', env.state)
-    env.rpc().set_route_mode('normal')
-    k.release_lock(state_dir=env.state, force=True)
+    rm.write_persisted_mode('normal', env.state)
+    rm.set_running(env.rpc(), 'normal')
+    ml.release_lock(state_dir=env.state, force=True)
     wait_until(lambda: all(d['active'] for d in env.rpc().dispatcher_list()), 10, 0.2, 'both stacks active')
     yield
 

@@ -14,6 +14,8 @@ import sys
 import pytest
 
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock as ml
 from ansible_collections.wazo.maintenance_mode.plugins.modules import kamailio_mode
 from conftest import ROOT, recap, run_render, sipp_uac
 from modharness import run_module
@@ -38,35 +40,35 @@ def test_switch_persists_and_is_idempotent(env, kamailio, normal_mode, transport
     assert res['changed'] is True
     assert (res['previous_mode'], res['mode'], res['persisted_mode']) == ('normal', 'maintenance', 'maintenance')
     assert 'mode: normal' in res['diff']['before'] and 'mode: maintenance' in res['diff']['after']
-    assert env.rpc(transport).get_route_mode() == 'maintenance'
-    assert k.read_persisted_mode(env.state) == 'maintenance'
+    assert rm.running_mode(env.rpc(transport)) == 'maintenance'
+    assert rm.read_persisted_mode(env.state) == 'maintenance'
     again = run_module(kamailio_mode, margs(env, mode='maintenance', rpc_transport=transport, rpc_path=path))
     assert again['changed'] is False and again['mode'] == 'maintenance'
 
 
 def test_check_mode_changes_nothing(env, kamailio, normal_mode):
-    before = open(k.routemode_file(env.state)).read()
+    before = open(rm.routemode_file(env.state)).read()
     res = run_module(kamailio_mode, margs(env, mode='maintenance', lock=True, lock_owner='t'), check_mode=True,
                      diff=True)
     assert not res.get('failed'), res
     assert res['changed'] is True and res['mode'] == 'maintenance' and res['previous_mode'] == 'normal'
     assert 'lock: t' in res['diff']['after'] and 'lock: none' in res['diff']['before']
-    assert env.rpc().get_route_mode() == 'normal'
-    assert open(k.routemode_file(env.state)).read() == before
-    assert k.read_lock(env.state) is None
+    assert rm.running_mode(env.rpc()) == 'normal'
+    assert open(rm.routemode_file(env.state)).read() == before
+    assert ml.read_lock(env.state) is None
 
 
 def test_restart_keeps_the_mode(env, kamailio, normal_mode):
     res = run_module(kamailio_mode, margs(env, mode='maintenance'))
     assert res['changed'] and res['mode'] == 'maintenance'
     kamailio.restart()
-    assert env.rpc().get_route_mode() == 'maintenance'
+    assert rm.running_mode(env.rpc()) == 'maintenance'
     calls = sipp_uac(env, calls=3)
     assert calls.rc == 0 and calls.per_stack() == {'secondary': 3}
     res = run_module(kamailio_mode, margs(env, mode='normal'))
     assert res['changed'] and res['mode'] == 'normal'
     kamailio.restart()
-    assert env.rpc().get_route_mode() == 'normal'
+    assert rm.running_mode(env.rpc()) == 'normal'
     calls = sipp_uac(env, calls=3)
     assert calls.rc == 0 and calls.per_stack() == {'primary': 3}
 
@@ -76,7 +78,7 @@ def test_rerunning_the_role_keeps_the_mode_and_changes_nothing(env, kamailio, no
     rc, out = run_render(env)
     assert rc == 0, out[-3000:]
     assert recap(out)['changed'] == 0, out[-3000:]
-    assert k.read_persisted_mode(env.state) == 'maintenance'
+    assert rm.read_persisted_mode(env.state) == 'maintenance'
     rc, out = run_render(env, ['--check', '--diff'])
     assert rc == 0 and recap(out)['changed'] == 0, out[-3000:]
 
@@ -91,10 +93,10 @@ def test_lock_take_and_release(env, kamailio, normal_mode):
     other = run_module(kamailio_mode, margs(env, mode='normal', lock=False, lock_owner='bob'))
     assert other['failed'] and 'alice' in other['msg']
     # nothing changed by the refused release
-    assert env.rpc().get_route_mode() == 'maintenance'
+    assert rm.running_mode(env.rpc()) == 'maintenance'
     res = run_module(kamailio_mode, margs(env, mode='normal', lock=False, lock_owner='alice'))
     assert res['changed'] and res['lock'] is None and res['mode'] == 'normal'
-    assert k.read_lock(env.state) is None
+    assert ml.read_lock(env.state) is None
 
 
 def test_rpc_faults_become_exceptions(env, kamailio, normal_mode):
@@ -109,11 +111,11 @@ def test_rpc_faults_become_exceptions(env, kamailio, normal_mode):
         rpc.call('pv.shvSet', 'routemode', 'float', 1)
     with pytest.raises(k.KamailioRPCFault):
         env.rpc('fifo').call('no.such.method')
-    assert rpc.get_route_mode() == 'normal'
+    assert rm.running_mode(rpc) == 'normal'
 
 
 def test_unconfigured_kamailio_is_a_clear_failure(env, kamailio, normal_mode, monkeypatch):
-    monkeypatch.setattr(k, 'ROUTEMODE_VAR', 'not_configured_here')
+    monkeypatch.setattr(rm, 'ROUTEMODE_VAR', 'not_configured_here')
     res = run_module(kamailio_mode, margs(env))
     assert res['failed'] and 'does not run the wazo.maintenance_mode configuration' in res['msg']
 
@@ -138,7 +140,7 @@ def test_kamailio_down_is_a_clear_failure(env, kamailio, normal_mode, transport,
         res = run_module(kamailio_mode, margs(env, mode='maintenance', rpc_transport=transport, rpc_path=path,
                                               rpc_timeout=1.0))
         assert res['failed'] and ('nobody' in res['msg'] or 'no reply' in res['msg']), res
-        assert k.read_persisted_mode(env.state) == 'normal'  # nothing written when Kamailio is down
+        assert rm.read_persisted_mode(env.state) == 'normal'  # nothing written when Kamailio is down
     finally:
         kamailio.start()
 
@@ -159,9 +161,9 @@ def test_module_through_ansible_cli(env, kamailio, normal_mode):
 
     a = 'rpc_path=%s state_dir=%s mode=maintenance' % (env.sock, env.state)
     rc, res = run(['--check', '--diff'], a)
-    assert rc == 0 and res['changed'] and env.rpc().get_route_mode() == 'normal', res
+    assert rc == 0 and res['changed'] and rm.running_mode(env.rpc()) == 'normal', res
     rc, res = run([], a)
     assert rc == 0 and res['changed'] and res['mode'] == 'maintenance'
-    assert env.rpc().get_route_mode() == 'maintenance'
+    assert rm.running_mode(env.rpc()) == 'maintenance'
     rc, res = run([], 'rpc_path=%s/none state_dir=%s' % (env.base, env.state))
     assert rc != 0 and res['failed'] and 'does not exist' in res['msg']

@@ -9,6 +9,7 @@ __metaclass__ = type
 import time
 
 from conftest import DOMAINS, sipp_uac, wait_until
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
 
 
 def test_calls_land_on_primary_in_normal_mode(env, stacks, kamailio, normal_mode):
@@ -19,7 +20,7 @@ def test_calls_land_on_primary_in_normal_mode(env, stacks, kamailio, normal_mode
 
 
 def test_calls_land_on_secondary_in_maintenance(env, stacks, kamailio, normal_mode):
-    env.rpc().set_route_mode('maintenance')
+    rm.set_running(env.rpc(), 'maintenance')
     res = sipp_uac(env, calls=10, rate=20)
     assert res.rc == 0, res.output[-3000:]
     assert res.per_stack() == {'secondary': 10}
@@ -28,7 +29,7 @@ def test_calls_land_on_secondary_in_maintenance(env, stacks, kamailio, normal_mo
 
 def test_register_follows_the_to_domain_not_the_mode(env, stacks, kamailio, normal_mode):
     for mode in ('normal', 'maintenance'):
-        env.rpc().set_route_mode(mode)
+        rm.set_running(env.rpc(), mode)
         r1 = sipp_uac(env, scenario='phone_register.xml', calls=3, domain=DOMAINS[0])
         r2 = sipp_uac(env, scenario='phone_register.xml', calls=3, domain=DOMAINS[1].upper())
         assert r1.rc == 0 and r2.rc == 0, r1.output[-2000:] + r2.output[-2000:]
@@ -42,7 +43,7 @@ def test_mode_switch_mid_load_drops_no_call(env, stacks, kamailio, normal_mode):
     calls = 60
     proc, finish = sipp_uac(env, calls=calls, rate=20, duration_ms=2000, background=True, timeout=60)
     wait_until(lambda: rpc.backend_calls(1) >= 10, 10, 0.05, '10 live calls on the primary')
-    rpc.set_route_mode('maintenance')
+    rm.set_running(rpc, 'maintenance')
     switched_at_calls = rpc.backend_calls(1)
     # live calls still counted on the primary right after the switch
     assert switched_at_calls >= 10
@@ -67,7 +68,7 @@ def test_profile_size_counts_live_calls_per_stack(env, stacks, kamailio, normal_
     assert rpc.backend_calls(1) == 0 and rpc.backend_calls(2) == 0
     proc1, fin1 = sipp_uac(env, calls=5, rate=50, duration_ms=3000, background=True)
     wait_until(lambda: rpc.backend_calls(1) == 5, 10, 0.05, '5 calls on the primary')
-    rpc.set_route_mode('maintenance')
+    rm.set_running(rpc, 'maintenance')
     proc2, fin2 = sipp_uac(env, calls=3, rate=50, duration_ms=3000, background=True)
     wait_until(lambda: rpc.backend_calls(2) == 3, 10, 0.05, '3 calls on the secondary')
     assert rpc.backend_calls(1) == 5
@@ -89,7 +90,7 @@ def test_dispatcher_probes_see_a_dead_stack(env, stacks, kamailio, normal_mode):
         # the primary stays active
         assert [d['active'] for d in rpc.dispatcher_list() if d['setid'] == 1] == [True]
         # maintenance mode with the secondary down: new calls are refused (503), not sent to the primary
-        rpc.set_route_mode('maintenance')
+        rm.set_running(rpc, 'maintenance')
         res = sipp_uac(env, calls=1, recv_timeout_ms=2000)
         assert res.rc != 0 and res.answered == {}
     finally:

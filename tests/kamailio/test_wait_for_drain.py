@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from conftest import HERE, PRIMARY, ROOT, sipp_uac, wait_until
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
 
 
 def test_wait_for_drain_waits_for_the_calls_of_the_left_stack(env, stacks, kamailio, normal_mode):
@@ -26,7 +27,7 @@ def test_wait_for_drain_waits_for_the_calls_of_the_left_stack(env, stacks, kamai
     out_file = os.path.join(env.base, 'drain-result.json')
     proc, finish = sipp_uac(env, calls=4, rate=50, duration_ms=25000, background=True, timeout=90)
     wait_until(lambda: rpc.backend_calls(1) == 4, 10, 0.05, '4 calls on the primary')
-    rpc.set_route_mode('maintenance')
+    rm.set_running(rpc, 'maintenance')
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory,
            os.path.join(HERE, 'drain.yml'), '-e', 'rpc_path=%s out_file=%s' % (env.sock, out_file)]
     envvars = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')

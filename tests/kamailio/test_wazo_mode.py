@@ -10,15 +10,21 @@ import json
 import os
 import subprocess
 
-from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock as ml
 from conftest import sipp_uac, wait_until
+
+
+def cli_env(env):
+    """wazo-mode runs with the system Python and the shared code the role installed in env.lib."""
+    return dict(os.environ, WAZO_MM_LIBDIR=env.lib)
 
 
 def wazo_mode(env, *args):
     p = subprocess.run(['/usr/bin/python3', os.path.join(env.bin, 'wazo-mode'), '--config',
                         os.path.join(env.etc, 'proxy.conf')] + list(args),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=120,
-                       check=False)
+                       check=False, env=cli_env(env))
     return p.returncode, p.stdout
 
 
@@ -31,8 +37,8 @@ def test_wazo_mode_maintenance_waits_for_the_primary_then_normal(env, stacks, ka
     assert 'route mode normal -> maintenance' in out and 'primary drained' in out
     assert rpc.backend_calls(1) == 0
     assert finish(proc).rc == 0
-    assert k.read_persisted_mode(env.state) == 'maintenance' and rpc.get_route_mode() == 'maintenance'
-    assert k.read_lock(env.state)['owner'] == 'wazo-mode'
+    assert rm.read_persisted_mode(env.state) == 'maintenance' and rm.running_mode(rpc) == 'maintenance'
+    assert ml.read_lock(env.state)['owner'] == 'wazo-mode'
 
     rc, out = wazo_mode(env, 'status', '--no-asterisk', '--json')
     assert rc == 0, out
@@ -45,15 +51,15 @@ def test_wazo_mode_maintenance_waits_for_the_primary_then_normal(env, stacks, ka
 
     rc, out = wazo_mode(env, 'normal', '--no-asterisk', '--timeout', '10')
     assert rc == 0, out
-    assert rpc.get_route_mode() == 'normal' and k.read_lock(env.state) is None
+    assert rm.running_mode(rpc) == 'normal' and ml.read_lock(env.state) is None
 
 
 def test_wazo_mode_respects_another_owners_lock_and_bounds_the_wait(env, stacks, kamailio, normal_mode):
-    k.take_lock('upgrade.yml', 'upgrading', env.state)
+    ml.take_lock('upgrade.yml', 'upgrading', env.state)
     rc, out = wazo_mode(env, 'maintenance', '--no-asterisk', '--no-wait')
     assert rc == 4 and 'upgrade.yml' in out
-    assert env.rpc().get_route_mode() == 'normal'
-    k.release_lock('upgrade.yml', env.state)
+    assert rm.running_mode(env.rpc()) == 'normal'
+    ml.release_lock('upgrade.yml', env.state)
 
     rpc = env.rpc()
     proc, finish = sipp_uac(env, calls=2, rate=50, duration_ms=6000, background=True)
@@ -68,5 +74,5 @@ def test_wazo_mode_kamailio_down(env, stacks, kamailio, normal_mode, tmp_path):
     conf.write_text(open(os.path.join(env.etc, 'proxy.conf')).read().replace(env.sock, str(tmp_path / 'none.sock')))
     p = subprocess.run(['/usr/bin/python3', os.path.join(env.bin, 'wazo-mode'), '--config', str(conf), 'normal',
                         '--no-asterisk'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                       timeout=60, check=False)
+                       timeout=60, check=False, env=cli_env(env))
     assert p.returncode == 1 and 'does not exist' in p.stdout

@@ -31,15 +31,11 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import configparser
-import errno
 import ipaddress
 import json
 import os
 import queue
-import random
-import select
 import signal
-import socket
 import sys
 import threading
 import time
@@ -47,11 +43,29 @@ import time
 __metaclass__ = type
 
 DEFAULT_CONFIG = '/etc/wazo-maintenance/ha-check.conf'
-# Where the kamailio_proxy role installs the collection's shared module (kamailio_rpc.py).
+# Where the kamailio_proxy role installs the collection's shared code (under its import path); the unit
+# sets WAZO_MM_LIBDIR when it is elsewhere.
 DEFAULT_LIBDIR = '/usr/local/lib/wazo-maintenance'
+_LIBDIR = os.environ.get('WAZO_MM_LIBDIR') or DEFAULT_LIBDIR
+if os.path.isdir(_LIBDIR) and _LIBDIR not in sys.path:
+    sys.path.insert(0, _LIBDIR)
 
-NORMAL, MAINTENANCE = 0, 2
-MODE_NAMES = {NORMAL: 'normal', MAINTENANCE: 'maintenance'}
+# pylint: disable=wrong-import-position
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock  # noqa: E402
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode  # noqa: E402
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils._atomic import atomic_write  # noqa: E402
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import (  # noqa: E402
+    KamailioError,
+    KamailioRPC,
+)
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.sip_options import OptionsProber  # noqa: E402
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils.stack_ssh import (  # noqa: E402
+    StackSSHError,
+    ssh_run,
+)
+
+NORMAL, MAINTENANCE = route_mode.MODES['normal'], route_mode.MODES['maintenance']
+MODE_NAMES = route_mode.MODE_NAMES
 
 # States reported in the state file.
 S_STARTING = 'starting'
@@ -73,20 +87,6 @@ DEFAULT_FAILOVER_COMMANDS = [
 ]
 # Output that means failure even when the exit code says 0.
 FAILURE_MARKERS = ('Unable to connect to remote asterisk', 'does /var/run/asterisk/asterisk.ctl exist')
-
-
-def _import_kamailio_rpc(libdir=None):
-    """The collection's shared client: from the collection when it is importable, else from libdir."""
-    try:
-        from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc
-        return kamailio_rpc
-    except ImportError:
-        pass
-    path = libdir or os.environ.get('WAZO_MM_LIBDIR') or DEFAULT_LIBDIR
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    import kamailio_rpc  # pylint: disable=import-error
-    return kamailio_rpc
 
 
 def iso(wall=None):
@@ -162,12 +162,10 @@ class Config:
         self.rpc_transport = kw.get('rpc_transport', 'dgram')
         self.rpc_path = kw.get('rpc_path') or None
         self.rpc_timeout = float(kw.get('rpc_timeout', 1.0))
-        self.libdir = kw.get('libdir', DEFAULT_LIBDIR)
         self.ssh_user = kw.get('ssh_user', 'root')
         self.ssh_key = kw.get('ssh_key', '/root/.ssh/id_ed25519')
         self.ssh_port = int(kw.get('ssh_port', 22))
         self.ssh_known_hosts = kw.get('ssh_known_hosts') or None
-        self.ssh_accept_unknown_hosts = bool(kw.get('ssh_accept_unknown_hosts', False))
         self.ssh_timeout = float(kw.get('ssh_timeout', 120))
         self.failover_commands = list(kw.get('failover_commands', DEFAULT_FAILOVER_COMMANDS))
         self.failback_commands = list(kw.get('failback_commands', []))
@@ -233,7 +231,7 @@ class Config:
             for key in sec:
                 if key not in known:
                     raise ConfigError('%s: unknown key %r in [%s]' % (path, key, cls.SECTION))
-                if key in ('require_secondary_healthy', 'ssh_accept_unknown_hosts', 'debug'):
+                if key in ('require_secondary_healthy', 'debug'):
                     kw[key] = sec.getboolean(key)
                 elif key in ('failover_commands', 'failback_commands'):
                     kw[key] = [line.strip() for line in sec[key].splitlines() if line.strip()]
@@ -245,150 +243,6 @@ class Config:
             return cls(**kw).validate()
         except ValueError as exc:
             raise ConfigError('%s: %s' % (path, exc))
-
-
-# -- SIP OPTIONS prober -------------------------------------------------------------------------
-class ProbeResult:
-    __slots__ = ('ok', 'code', 'detail', 'rtt')
-
-    def __init__(self, ok, code=None, detail='', rtt=None):
-        self.ok, self.code, self.detail, self.rtt = ok, code, detail, rtt
-
-    def __repr__(self):
-        return 'ProbeResult(ok=%r, code=%r, detail=%r, rtt=%r)' % (self.ok, self.code, self.detail, self.rtt)
-
-    def describe(self):
-        if self.code:
-            return 'SIP %d %s' % (self.code, self.detail)
-        return self.detail
-
-
-def parse_response(data):
-    """(code, reason, branch, call_id) of a SIP response, or None if ``data`` is not one."""
-    try:
-        text = data.decode('utf-8', 'replace')
-    except AttributeError:
-        return None
-    head = text.split('\r\n\r\n', 1)[0]
-    lines = head.replace('\r\n', '\n').split('\n')
-    parts = lines[0].split(' ', 2)
-    if len(parts) < 2 or parts[0] != 'SIP/2.0' or not parts[1].isdigit():
-        return None
-    branch = call_id = None
-    for line in lines[1:]:
-        name, dummy, value = line.partition(':')
-        name = name.strip().lower()
-        if name in ('via', 'v') and branch is None:
-            for param in value.split(';')[1:]:
-                key, dummy, val = param.strip().partition('=')
-                if key.lower() == 'branch':
-                    branch = val.strip().split(',')[0]
-        elif name in ('call-id', 'i'):
-            call_id = value.strip()
-    return int(parts[1]), (parts[2].strip() if len(parts) > 2 else ''), branch, call_id
-
-
-class OptionsProber:
-    """Sends one OPTIONS per ``probe()`` to each target, on one connected UDP socket per target.
-
-    Responses are matched on the Via branch, so a late answer to an earlier probe never counts for
-    the current one. A connected socket reports ICMP "port unreachable" as ECONNREFUSED: with the
-    host up but nothing on udp/5060 the failure is known at once instead of after the timeout.
-    """
-
-    def __init__(self, targets, timeout, user_agent='wazo-ha-check'):
-        self.targets = [(h, int(p)) for h, p in targets]
-        self.timeout = float(timeout)
-        self.user_agent = user_agent
-        self.socks = {}
-        self.cseq = 0
-
-    def close(self):
-        for sock in self.socks.values():
-            sock.close()
-        self.socks = {}
-
-    def _sock(self, target):
-        sock = self.socks.get(target)
-        if sock is None:
-            sock = socket.socket(socket.AF_INET6 if ':' in target[0] else socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            sock.connect(target)
-            self.socks[target] = sock
-        return sock
-
-    def _drop(self, target):
-        sock = self.socks.pop(target, None)
-        if sock is not None:
-            sock.close()
-
-    def _request(self, target, sock, branch):
-        lip, lport = sock.getsockname()[:2]
-        host, port = target
-        hostport = ('[%s]' % host if ':' in host else host) + ':%d' % port
-        lhostport = ('[%s]' % lip if ':' in lip else lip) + ':%d' % lport
-        return ('OPTIONS sip:%(hp)s SIP/2.0\r\n'
-                'Via: SIP/2.0/UDP %(lhp)s;branch=%(branch)s;rport\r\n'
-                'Max-Forwards: 70\r\n'
-                'From: <sip:wazo-ha-check@%(lhp)s>;tag=%(tag)08x\r\n'
-                'To: <sip:%(hp)s>\r\n'
-                'Call-ID: %(branch)s@wazo-ha-check\r\n'
-                'CSeq: %(cseq)d OPTIONS\r\n'
-                'Contact: <sip:wazo-ha-check@%(lhp)s>\r\n'
-                'Accept: application/sdp\r\n'
-                'User-Agent: %(ua)s\r\n'
-                'Content-Length: 0\r\n\r\n') % dict(
-                    hp=hostport, lhp=lhostport, branch=branch, tag=random.getrandbits(32), cseq=self.cseq,
-                    ua=self.user_agent)
-
-    def probe(self):
-        """Probe every target at once; return ``{target: ProbeResult}`` within ``timeout`` seconds."""
-        self.cseq += 1
-        start = time.monotonic()
-        deadline = start + self.timeout
-        results, pending = {}, {}
-        for target in self.targets:
-            branch = 'z9hG4bK-wha-%016x' % random.getrandbits(64)
-            try:
-                sock = self._sock(target)
-                sock.send(self._request(target, sock, branch).encode('ascii'))
-                pending[sock.fileno()] = (target, sock, branch)
-            except (OSError, socket.error) as exc:
-                self._drop(target)
-                results[target] = ProbeResult(False, detail='send failed: %s' % (exc.strerror or exc))
-        while pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                ready = select.select(list(pending), [], [], left)[0]
-            except InterruptedError:
-                continue
-            for fd in ready:
-                target, sock, branch = pending[fd]
-                while True:
-                    try:
-                        data = sock.recv(65535)
-                    except BlockingIOError:
-                        break
-                    except (OSError, socket.error) as exc:
-                        if exc.errno == errno.ECONNREFUSED:
-                            results[target] = ProbeResult(False, detail='port unreachable (ICMP)',
-                                                          rtt=time.monotonic() - start)
-                        else:
-                            results[target] = ProbeResult(False, detail='receive failed: %s' % exc)
-                        del pending[fd]
-                        break
-                    parsed = parse_response(data)
-                    if not parsed or parsed[2] != branch or parsed[0] < 200:
-                        continue   # not ours, stale, or provisional
-                    code, reason = parsed[0], parsed[1]
-                    results[target] = ProbeResult(code < 500, code, reason, time.monotonic() - start)
-                    del pending[fd]
-                    break
-        for target, _sock, _branch in pending.values():
-            results[target] = ProbeResult(False, detail='no answer within %.2f s' % self.timeout)
-        return results
 
 
 # -- state file ---------------------------------------------------------------------------------
@@ -410,22 +264,7 @@ class StateFile:
         directory = os.path.dirname(self.path) or '.'
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
-        _import_kamailio_rpc().atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + '\n')
-
-
-class MemoryState:
-    """StateFile stand-in for tests."""
-
-    def __init__(self, data=None):
-        self.data = data or {}
-        self.saves = 0
-
-    def load(self):
-        return json.loads(json.dumps(self.data))
-
-    def save(self, data):
-        self.saves += 1
-        self.data = json.loads(json.dumps(data))
+        atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + '\n')
 
 
 # -- the proxy side: Kamailio route mode and the maintenance lock -------------------------------
@@ -434,51 +273,41 @@ class BackendError(Exception):
 
 
 class KamailioBackend:
-    """Route mode and lock through the collection's shared module (one implementation)."""
+    """Route mode, lock and SSH through the collection's shared code (one implementation of each)."""
 
     def __init__(self, cfg):
-        self.krpc = _import_kamailio_rpc(cfg.libdir)
         self.cfg = cfg
-        self.rpc = self.krpc.KamailioRPC(cfg.rpc_transport, cfg.rpc_path, cfg.rpc_timeout)
+        self.rpc = KamailioRPC(cfg.rpc_transport, cfg.rpc_path, cfg.rpc_timeout)
 
     def get_mode(self):
         try:
-            return self.krpc.mode_value(self.rpc.get_route_mode())
-        except self.krpc.KamailioError as exc:
+            return route_mode.mode_value(route_mode.running_mode(self.rpc))
+        except KamailioError as exc:
             raise BackendError(str(exc))
 
     def set_mode(self, value):
-        """Set the running mode (verified by read-back), then persist it in routemode.cfg."""
-        name = MODE_NAMES[value]
+        """The one route switch (routemode.cfg first, then Kamailio, both read back)."""
         try:
-            self.rpc.set_route_mode(name)
-        except self.krpc.KamailioError as exc:
+            route_mode.switch(self.rpc, MODE_NAMES[value], self.cfg.state_dir)
+        except (IOError, OSError, KamailioError) as exc:
             raise BackendError(str(exc))
-        try:
-            self.krpc.write_persisted_mode(name, self.cfg.state_dir)
-        except (IOError, OSError, self.krpc.KamailioError) as exc:
-            raise BackendError('route mode %s set in Kamailio but not persisted: %s' % (name, exc))
 
     def persisted_mode_mtime(self):
-        try:
-            return os.stat(self.krpc.routemode_file(self.cfg.state_dir)).st_mtime
-        except OSError:
-            return None
+        return route_mode.persisted_mtime(self.cfg.state_dir)
 
     def get_lock(self):
         try:
-            return self.krpc.read_lock(self.cfg.state_dir)
+            return maintenance_lock.read_lock(self.cfg.state_dir)
         except (IOError, OSError) as exc:
             # An unreadable lock counts as held: never act on a guess.
             return {'owner': 'unknown', 'reason': 'cannot read lock: %s' % exc, 'since': None}
 
     def ssh_run(self, host, command):
         try:
-            return self.krpc.ssh_run(host, command, user=self.cfg.ssh_user, key_file=self.cfg.ssh_key,
-                                     port=self.cfg.ssh_port, timeout=self.cfg.ssh_timeout,
-                                     known_hosts=self.cfg.ssh_known_hosts,
-                                     accept_unknown_hosts=self.cfg.ssh_accept_unknown_hosts)
-        except self.krpc.KamailioError as exc:
+            return ssh_run(host, command, user=self.cfg.ssh_user, key_file=self.cfg.ssh_key,
+                           port=self.cfg.ssh_port, timeout=self.cfg.ssh_timeout,
+                           known_hosts=self.cfg.ssh_known_hosts)
+        except StackSSHError as exc:
             raise BackendError(str(exc))
 
 

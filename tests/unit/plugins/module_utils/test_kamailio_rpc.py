@@ -15,6 +15,8 @@ import threading
 import pytest
 
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock as ml
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
 
 
 class FakeDgramKamailio:
@@ -75,12 +77,13 @@ def dgram(tmp_path):
     fake.close()
 
 
-def test_route_mode_roundtrip(dgram):
+def test_route_mode_roundtrip(dgram, tmp_path):
     rpc, store, fake = dgram
-    assert rpc.get_route_mode() == 'normal'
-    assert rpc.set_route_mode('maintenance') == 'maintenance'
+    assert rm.running_mode(rpc) == 'normal'
+    assert rm.switch(rpc, 'maintenance', str(tmp_path)) == ('normal', 'maintenance')
+    assert rm.read_persisted_mode(str(tmp_path)) == 'maintenance'
     assert store['routemode'] == 2
-    assert fake.requests[1]['params'] == ['routemode', 'int', 2]
+    assert fake.requests[2]['params'] == ['routemode', 'int', 2]  # after two reads: the test's, switch's
 
 
 def test_typed_results(dgram):
@@ -96,8 +99,8 @@ def test_faults_raise(dgram):
         rpc.call('no.such')
     assert (e.value.code, e.value.message) == (500, 'Method Not Found')
     del store['routemode']
-    with pytest.raises(k.RouteModeError, match='does not run the wazo.maintenance_mode'):
-        rpc.get_route_mode()
+    with pytest.raises(rm.RouteModeError, match='does not run the wazo.maintenance_mode'):
+        rm.running_mode(rpc)
 
 
 def test_unavailable(tmp_path):
@@ -148,7 +151,7 @@ def test_fifo_transport(tmp_path):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     rpc = k.KamailioRPC('fifo', fifo, timeout=3, reply_dir=str(tmp_path))
-    assert rpc.get_route_mode() == 'maintenance'
+    assert rm.running_mode(rpc) == 'maintenance'
     t.join(3)
     assert seen[0]['method'] == 'pv.shvGet' and seen[0]['params'] == ['routemode']
     assert not [n for n in os.listdir(str(tmp_path)) if n.startswith('wazo_mm_rpc_')]  # reply FIFO removed
@@ -156,48 +159,48 @@ def test_fifo_transport(tmp_path):
 
 def test_persisted_mode(tmp_path):
     d = str(tmp_path)
-    assert k.read_persisted_mode(d) is None
-    assert k.write_persisted_mode('maintenance', d) is True
-    assert k.write_persisted_mode('maintenance', d) is False
-    assert k.read_persisted_mode(d) == 'maintenance'
-    text = open(k.routemode_file(d)).read()
+    assert rm.read_persisted_mode(d) is None
+    assert rm.write_persisted_mode('maintenance', d) is True
+    assert rm.write_persisted_mode('maintenance', d) is False
+    assert rm.read_persisted_mode(d) == 'maintenance'
+    text = open(rm.routemode_file(d)).read()
     assert 'modparam("pv", "shvset", "routemode=i:2")' in text
-    assert oct(os.stat(k.routemode_file(d)).st_mode & 0o777) == '0o644'
-    k.write_persisted_mode(0, d)
-    assert k.read_persisted_mode(d) == 'normal'
+    assert oct(os.stat(rm.routemode_file(d)).st_mode & 0o777) == '0o644'
+    rm.write_persisted_mode(0, d)
+    assert rm.read_persisted_mode(d) == 'normal'
     assert os.listdir(d) == ['routemode.cfg']  # no temp file left
-    with open(k.routemode_file(d), 'w') as f:
+    with open(rm.routemode_file(d), 'w') as f:
         f.write('modparam("pv", "shvset", "routemode=i:7")\n')
-    with pytest.raises(k.RouteModeError):
-        k.read_persisted_mode(d)
-    with open(k.routemode_file(d), 'w') as f:
+    with pytest.raises(rm.RouteModeError):
+        rm.read_persisted_mode(d)
+    with open(rm.routemode_file(d), 'w') as f:
         f.write('# empty\n')
-    with pytest.raises(k.RouteModeError):
-        k.read_persisted_mode(d)
-    with pytest.raises(k.RouteModeError):
-        k.write_persisted_mode('sideways', d)
+    with pytest.raises(rm.RouteModeError):
+        rm.read_persisted_mode(d)
+    with pytest.raises(rm.RouteModeError):
+        rm.write_persisted_mode('sideways', d)
 
 
 def test_lock(tmp_path):
     d = str(tmp_path)
-    assert k.read_lock(d) is None
-    assert k.take_lock('alice', 'why', d, now='2026-01-01T00:00:00Z') is True
-    assert k.read_lock(d) == {'owner': 'alice', 'reason': 'why', 'since': '2026-01-01T00:00:00Z'}
-    assert k.take_lock('alice', 'again', d) is False
-    with pytest.raises(k.LockHeld, match='alice'):
-        k.take_lock('bob', '', d)
-    with pytest.raises(k.LockHeld):
-        k.release_lock('bob', d)
-    assert k.release_lock('alice', d) is True
-    assert k.release_lock('alice', d) is False
-    with open(k.lock_file(d), 'w') as f:
+    assert ml.read_lock(d) is None
+    assert ml.take_lock('alice', 'why', d, now='2026-01-01T00:00:00Z') is True
+    assert ml.read_lock(d) == {'owner': 'alice', 'reason': 'why', 'since': '2026-01-01T00:00:00Z'}
+    assert ml.take_lock('alice', 'again', d) is False
+    with pytest.raises(ml.LockHeld, match='alice'):
+        ml.take_lock('bob', '', d)
+    with pytest.raises(ml.LockHeld):
+        ml.release_lock('bob', d)
+    assert ml.release_lock('alice', d) is True
+    assert ml.release_lock('alice', d) is False
+    with open(ml.lock_file(d), 'w') as f:
         f.write('garbage')
-    assert k.read_lock(d)['owner'] == 'unknown'  # a corrupt lock still counts as held
-    assert k.release_lock('x', d, force=True) is True
+    assert ml.read_lock(d)['owner'] == 'unknown'  # a corrupt lock still counts as held
+    assert ml.release_lock('x', d, force=True) is True
 
 
 def test_mode_names():
-    assert k.mode_name(0) == 'normal' and k.mode_name('2') == 'maintenance'
-    with pytest.raises(k.RouteModeError):
-        k.mode_name(1)
-    assert k.mode_value('maintenance') == 2
+    assert rm.mode_name(0) == 'normal' and rm.mode_name('2') == 'maintenance'
+    with pytest.raises(rm.RouteModeError):
+        rm.mode_name(1)
+    assert rm.mode_value('maintenance') == 2

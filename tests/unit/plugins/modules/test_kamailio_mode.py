@@ -14,6 +14,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import kamailio_rpc as k
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock as ml
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode as rm
 from ansible_collections.wazo.maintenance_mode.plugins.modules import kamailio_mode
 
 
@@ -25,15 +27,16 @@ class FakeRPC:
     def __init__(self, transport='dgram', path=None, timeout=3.0):
         pass
 
-    def get_route_mode(self):
+    def shv_get(self, name):
+        assert name == 'routemode'
         if FakeRPC.down:
             raise k.KamailioUnavailable('Kamailio RPC socket /x does not exist')
-        return FakeRPC.mode
+        return rm.mode_value(FakeRPC.mode)
 
-    def set_route_mode(self, mode):
+    def shv_set_int(self, name, value):
+        assert name == 'routemode'
         if not FakeRPC.broken_set:
-            FakeRPC.mode = mode
-        return FakeRPC.mode
+            FakeRPC.mode = rm.mode_name(value)
 
 
 @pytest.fixture(autouse=True)
@@ -59,23 +62,23 @@ def test_read_only(tmp_path):
 def test_switch_writes_file_and_running(tmp_path):
     res = run({'state_dir': str(tmp_path), 'mode': 'maintenance'}, diff=True)
     assert res['changed'] and res['previous_mode'] == 'normal' and res['mode'] == 'maintenance'
-    assert k.read_persisted_mode(str(tmp_path)) == 'maintenance' and FakeRPC.mode == 'maintenance'
+    assert rm.read_persisted_mode(str(tmp_path)) == 'maintenance' and FakeRPC.mode == 'maintenance'
     assert res['diff']['before'].startswith('mode: normal') and res['diff']['after'].startswith('mode: maintenance')
     assert run({'state_dir': str(tmp_path), 'mode': 'maintenance'})['changed'] is False
 
 
 def test_persisted_differs_from_running_is_a_change(tmp_path):
-    k.write_persisted_mode('normal', str(tmp_path))
+    rm.write_persisted_mode('normal', str(tmp_path))
     FakeRPC.mode = 'maintenance'
     res = run({'state_dir': str(tmp_path), 'mode': 'maintenance'})
-    assert res['changed'] and k.read_persisted_mode(str(tmp_path)) == 'maintenance'
+    assert res['changed'] and rm.read_persisted_mode(str(tmp_path)) == 'maintenance'
 
 
 def test_check_mode(tmp_path):
     res = run({'state_dir': str(tmp_path), 'mode': 'maintenance', 'lock': True}, check=True)
     assert res['changed'] and res['mode'] == 'maintenance' and res['lock']['owner'] == 'ansible'
-    assert FakeRPC.mode == 'normal' and k.read_persisted_mode(str(tmp_path)) is None
-    assert k.read_lock(str(tmp_path)) is None
+    assert FakeRPC.mode == 'normal' and rm.read_persisted_mode(str(tmp_path)) is None
+    assert ml.read_lock(str(tmp_path)) is None
 
 
 def test_read_back_mismatch_fails(tmp_path):
@@ -88,11 +91,11 @@ def test_kamailio_down_fails_and_touches_nothing(tmp_path):
     FakeRPC.down = True
     res = run({'state_dir': str(tmp_path), 'mode': 'maintenance', 'lock': True})
     assert res['failed'] and 'does not exist' in res['msg']
-    assert k.read_persisted_mode(str(tmp_path)) is None and k.read_lock(str(tmp_path)) is None
+    assert rm.read_persisted_mode(str(tmp_path)) is None and ml.read_lock(str(tmp_path)) is None
 
 
 def test_lock_of_another_owner(tmp_path):
-    k.take_lock('upgrade.yml', 'x', str(tmp_path))
+    ml.take_lock('upgrade.yml', 'x', str(tmp_path))
     res = run({'state_dir': str(tmp_path), 'mode': 'normal', 'lock': False, 'lock_owner': 'me'})
     assert res['failed'] and 'upgrade.yml' in res['msg']
     res = run({'state_dir': str(tmp_path), 'lock': False, 'lock_owner': 'me', 'lock_force': True})

@@ -33,8 +33,7 @@ class RPC:
 def params(**kw):
     p = dict(stack='wazo1', stack_address='10.0.0.11', setid=1, poll_interval=0.5, slice_timeout=10,
              max_remaining_calls=0, check_asterisk=True, asterisk_command="asterisk -rx 'core show channels count'",
-             ssh_user='root', ssh_key='/k', ssh_port=22, ssh_timeout=5, ssh_known_hosts=None,
-             ssh_accept_unknown_hosts=True)
+             ssh_user='root', ssh_key='/k', ssh_port=22, ssh_timeout=5, ssh_known_hosts=None)
     p.update(kw)
     return p
 
