@@ -186,10 +186,10 @@ def _mode_not_normal(primary, secondary, lock, mode, lock_owner):
 # Checks once the action is known, in this order (their errors follow the table's refusal); none of
 # them applies to an abort.
 CHECKS = (
-    # applies to   refused when
-    ((FULL,),      _candidates_differ),  # the two stacks would upgrade to different versions
-    (ACTIONS,      _lock_not_ours),      # the maintenance lock is held by another owner (e.g. wazo-mode)
-    ((FULL,),      _mode_not_normal),    # full upgrades the secondary: traffic must be on the primary
+    # (applies to, refused when)
+    ((FULL,), _candidates_differ),  # the two stacks would upgrade to different versions
+    (ACTIONS, _lock_not_ours),  # the maintenance lock is held by another owner (e.g. wazo-mode)
+    ((FULL,), _mode_not_normal),  # full upgrades the secondary: traffic must be on the primary
 )
 
 
