@@ -64,7 +64,7 @@ PY
 # Mirror exactly the files git would ship (tracked + new, minus .gitignore'd); drop stale ones
 # but keep ansible-test's own output (its delegation venv lives there).
 git ls-files -co --exclude-standard -z \
-    | rsync -a --from0 --files-from=- ./ "$MIRROR/"
+    | rsync -a --ignore-missing-args --from0 --files-from=- ./ "$MIRROR/"
 # rsync --files-from does not delete files that left the list: remove them here.
 git ls-files -co --exclude-standard -z | sort -z > "$HOME/files.list"
 (cd "$MIRROR" && find . -path ./tests/output -prune -o ! -type d -printf '%P\0' | sort -z) > "$HOME/mirror.list"
