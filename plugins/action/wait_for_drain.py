@@ -30,25 +30,19 @@ class ActionModule(ActionBase):
     _requires_connection = True
 
     def _resolve(self, args, task_vars):
+        """The stack's dispatcher set and address: given explicitly, else from wazo_mm_topology (preflight)."""
         stack = args['stack']
-        hostvars = task_vars.get('hostvars', {})
-        groups = task_vars.get('groups', {})
-        if stack not in hostvars and (args.get('setid') is None or not args.get('stack_address')):
-            raise AnsibleActionFail('wait_for_drain: stack %r is not an inventory host (give setid and '
-                                    'stack_address to drain a host outside the inventory)' % stack)
-        setid = args.get('setid')
-        if setid is None:
-            for group, sid in sorted(STACK_SET.items(), key=lambda item: item[1]):
-                if stack in groups.get(group, []):
-                    setid = sid
-                    break
-        if setid is None:
-            raise AnsibleActionFail('wait_for_drain: %s is in neither group primary nor secondary; give setid' % stack)
-        address = args.get('stack_address')
-        if not address:
-            hv = hostvars[stack]
-            address = hv.get('wazo_mm_address') or hv.get('ansible_host') or stack
-            address = self._templar.template(address)
+        setid, address = args.get('setid'), args.get('stack_address')
+        topology = self._templar.template(task_vars.get('wazo_mm_topology') or {})
+        for part, sid in STACK_SET.items():
+            entry = topology.get(part) or {}
+            if entry.get('host') == stack:
+                setid = sid if setid is None else setid
+                address = address or entry.get('address')
+        if setid is None or not address:
+            raise AnsibleActionFail('wait_for_drain: %s is neither the primary nor the secondary of wazo_mm_topology '
+                                    '(run the preflight role first), and setid/stack_address are not both given'
+                                    % stack)
         return int(setid), str(address)
 
     def run(self, tmp=None, task_vars=None):

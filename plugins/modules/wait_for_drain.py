@@ -18,8 +18,8 @@ description:
     most O(max_remaining_calls).
   - Kamailio's count alone misses calls that do not cross the proxy and is lost when Kamailio restarts;
     Asterisk's alone does not see a call still being set up through the proxy. Hence both.
-  - An action plugin resolves the stack's address (its C(wazo_mm_address), else C(ansible_host)) and its
-    dispatcher set (group C(primary) = 1, C(secondary) = 2), then runs the module on the proxy in
+  - An action plugin resolves the stack's address and its dispatcher set (primary = 1, secondary = 2) from
+    C(wazo_mm_topology), which the preflight role exports, then runs the module on the proxy in
     slices of at most O(slice) seconds, printing the calls left per source between slices.
   - Fails after O(timeout) seconds, reporting what is left.
 author:
@@ -47,11 +47,11 @@ options:
     default: 10
   setid:
     description:
-      - Dispatcher set of the stack. Default 1 if O(stack) is in group C(primary), 2 if in C(secondary).
+      - Dispatcher set of the stack. Default 1 if O(stack) is the primary of C(wazo_mm_topology), 2 if the secondary.
     type: int
   stack_address:
     description:
-      - Address to reach the stack over SSH. Default its C(wazo_mm_address), else its C(ansible_host).
+      - Address to reach the stack over SSH. Default its address in C(wazo_mm_topology).
     type: str
   check_asterisk:
     description: Also count the stack's Asterisk channels over SSH (turn off only when no Asterisk runs).
@@ -121,9 +121,9 @@ seealso:
 EXAMPLES = r'''
 - name: Wait for the primary to have no call left (the proxy runs the task)
   wazo.maintenance_mode.wait_for_drain:
-    stack: "{{ groups['primary'][0] }}"
+    stack: "{{ wazo_mm_topology.primary.host }}"
     timeout: 1800
-  delegate_to: "{{ groups['proxy'][0] }}"
+  delegate_to: "{{ wazo_mm_topology.proxy.host }}"
 
 - name: Accept two calls left after ten minutes
   wazo.maintenance_mode.wait_for_drain:
