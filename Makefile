@@ -41,11 +41,16 @@ host:
 	mkdir -p .cache
 	lab/build-image.sh > $@.tmp && mv $@.tmp $@
 
-image: host .cache/image
+# The real Asterisk 22 (Debian sid) for the stacks, in /var/lib/wazo-mm-lab/asterisk-root/<recipe hash>.
+.cache/asterisk-root: lab/build-asterisk-root.sh | host
+	mkdir -p .cache
+	lab/build-asterisk-root.sh > $@.tmp && mv $@.tmp $@
+
+image: host .cache/image .cache/asterisk-root
 
 # --- the lab -----------------------------------------------------------------------------------
 lab-up: venv image
-	lab/lab.sh up "$$(cat .cache/image)"
+	lab/lab.sh up "$$(cat .cache/image)" "$$(cat .cache/asterisk-root)"
 	$(MAKE) --no-print-directory standin
 
 standin: venv

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The three-host lab: proxy, primary, secondary as systemd containers on one podman network, reached by
 # Ansible over SSH as root with a lab key, exactly like real servers.
-#   lab/lab.sh up IMAGE   create (or keep) the lab and write $LAB_DIR/inventory.yml
+#   lab/lab.sh up IMAGE [ASTERISK_ROOT]
+#                         create (or keep) the lab and write $LAB_DIR/inventory.yml; ASTERISK_ROOT (made by
+#                         lab/build-asterisk-root.sh: the real Asterisk 22 in a Debian sid directory) is bound
+#                         read-only at /opt/asterisk-root in the two stacks
 #   lab/lab.sh down       remove containers, network and $LAB_DIR (the image is kept as a build cache)
 #   lab/lab.sh status     print the containers
 # Several labs can coexist: LAB_NAME (default wmm) prefixes every name, LAB_OCTET (default 10) picks
@@ -22,10 +25,13 @@ log() { echo "lab: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 up() {
-  local image=$1
+  local image=$1 astroot=${2:-}
   command -v podman >/dev/null || die "podman is missing: run lab/host-setup.sh"
   podman info >/dev/null 2>&1 || die "podman is unusable: $(podman info 2>&1 | tail -n 2)"
   podman image exists "$image" || die "image $image not found: run lab/build-image.sh"
+  if [ -n "$astroot" ]; then
+    [ -x "$astroot/usr/sbin/asterisk" ] || die "no Asterisk root at $astroot: run lab/build-asterisk-root.sh"
+  fi
 
   if podman network exists "$net"; then
     have=$(podman network inspect "$net" --format '{{range .Subnets}}{{.Subnet}}{{end}}')
@@ -43,13 +49,19 @@ up() {
   [ -f "$LAB_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "wazo-mm-lab-$LAB_NAME" -f "$LAB_DIR/id_ed25519"
 
   for h in "${HOSTS[@]}"; do
-    local c="$LAB_NAME-$h" ip=${IPS[$h]}
+    local c="$LAB_NAME-$h" ip=${IPS[$h]} want_root="" root_args=()
+    if [ "$h" != proxy ] && [ -n "$astroot" ]; then
+      want_root=$astroot
+      root_args=(-v "$astroot:/opt/asterisk-root:ro")
+    fi
     if podman container exists "$c"; then
-      local have_img have_ip
+      local have_img have_ip have_root
       have_img=$(podman inspect "$c" --format '{{.ImageName}}')
       have_ip=$(podman inspect "$c" --format "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" 2>/dev/null || true)
-      if [ "$have_img" != "$image" ] || [ "$have_ip" != "$ip" ]; then
-        die "container $c exists with another layout (image $have_img, ip ${have_ip:-none}; want $image, $ip): run 'make lab-down' first"
+      have_root=$(podman inspect "$c" --format '{{index .Config.Labels "wazo-mm-asterisk-root"}}' 2>/dev/null || true)
+      [ "$have_root" != "<no value>" ] || have_root=""
+      if [ "$have_img" != "$image" ] || [ "$have_ip" != "$ip" ] || [ "$have_root" != "$want_root" ]; then
+        die "container $c exists with another layout (image $have_img, ip ${have_ip:-none}, asterisk root ${have_root:-none}; want $image, $ip, ${want_root:-none}): run 'make lab-down' first"
       fi
       [ "$(podman inspect "$c" --format '{{.State.Running}}')" = true ] || podman start "$c" >/dev/null
       continue
@@ -60,8 +72,9 @@ up() {
     podman run -d --name "$c" --hostname "$h" --network "$net" --ip "$ip" --systemd=always \
       --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add DAC_READ_SEARCH --cap-add NET_RAW \
       --tmpfs /tmp --tmpfs /run --tmpfs /run/lock \
-      -v "$LAB_DIR/share:/srv/lab-share:z" \
-      --label "wazo-mm-lab=$LAB_NAME" "$image" /lib/systemd/systemd >/dev/null
+      -v "$LAB_DIR/share:/srv/lab-share:z" "${root_args[@]}" \
+      --label "wazo-mm-lab=$LAB_NAME" --label "wazo-mm-asterisk-root=$want_root" \
+      "$image" /lib/systemd/systemd >/dev/null
   done
 
   local pub; pub=$(cat "$LAB_DIR/id_ed25519.pub")
@@ -137,8 +150,8 @@ status() {
 }
 
 case "${1:-}" in
-  up) shift; up "${1:?usage: lab.sh up IMAGE}" ;;
+  up) shift; up "${1:?usage: lab.sh up IMAGE [ASTERISK_ROOT]}" "${2:-}" ;;
   down) down ;;
   status) status ;;
-  *) die "usage: lab.sh up IMAGE | down | status" ;;
+  *) die "usage: lab.sh up IMAGE [ASTERISK_ROOT] | down | status" ;;
 esac

@@ -1,10 +1,10 @@
 """Fixtures for the Wazo stand-in's own tests.
 
 Two kinds of tests live here:
-- loopback tests (test_loopback_*.py): run the stand-in programs on this machine (SIP UAS on 127.0.0.1, the HA
-  logic on temporary files); no lab needed.
-- lab tests (test_lab_*.py): run against the stand-in installed on a lab's primary/secondary
-  (`make lab-up`). The inventory is $LAB_INVENTORY (default .lab/inventory.yml); they are skipped with the
+- loopback tests (test_loopback_*.py): run the stand-in programs on this machine (the HA logic on temporary
+  files, the SIPp scenarios against each other on 127.0.0.1); no lab needed.
+- lab tests (test_lab_*.py): run against a lab's primary/secondary (`make lab-up`): the real Asterisk 22 and the
+  stand-in installed there. The inventory is $LAB_INVENTORY (default .lab/inventory.yml); they are skipped with the
   reason when no lab is reachable.
 """
 import os
@@ -76,13 +76,15 @@ def lab():
         if host not in lab.hosts:
             pytest.skip(f"no lab: inventory {path} has no host {host}")
         try:
-            proc = lab.run(host, "test -x /usr/lib/wazo-standin/sip_uas.py", timeout=20)
+            proc = lab.run(host, "test -x /opt/asterisk-root/usr/sbin/asterisk -a -x /usr/bin/wazo-service "
+                                 "-a -f /etc/systemd/system/asterisk.service", timeout=20)
         except subprocess.TimeoutExpired:
             pytest.skip(f"no lab: {host} ({lab.ip(host)}) does not answer over SSH")
         if proc.returncode == 255:
             pytest.skip(f"no lab: cannot ssh to {host} ({lab.ip(host)}): {proc.stderr.strip()}")
         if proc.returncode != 0:
-            pytest.skip(f"lab {path} is up but the stand-in is not installed on {host} (run `make standin`)")
+            pytest.skip(f"lab {path} is up but Asterisk and the stand-in are not installed on {host} "
+                        "(run `make lab-up`, or `make standin`)")
     return lab
 
 

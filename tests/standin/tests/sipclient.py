@@ -1,4 +1,4 @@
-"""A tiny raw-UDP SIP client for the stand-in tests (no dependency, bounded waits)."""
+"""A tiny raw-UDP SIP client for the lab tests (no dependency, bounded waits)."""
 import random
 import re
 import socket
@@ -19,8 +19,9 @@ class SipClient:
                 cseq_method=None):
         branch = branch or f"z9hG4bK{random.getrandbits(48):x}"
         ip, port = self.target
-        to = f"<sip:{user}@{ip}:{port}>" + (f";tag={to_tag}" if to_tag else "")
-        lines = [f"{method} sip:{user}@{ip}:{port} SIP/2.0",
+        uri = f"sip:{user}@{ip}:{port}" if user else f"sip:{ip}:{port}"
+        to = f"<{uri}>" + (f";tag={to_tag}" if to_tag else "")
+        lines = [f"{method} {uri} SIP/2.0",
                  f"Via: SIP/2.0/UDP {self.local[0]}:{self.local[1]};branch={branch};rport",
                  f"From: <sip:tester@{self.local[0]}:{self.local[1]}>;tag={from_tag}",
                  f"To: {to}", f"Call-ID: {call_id}", f"CSeq: {cseq} {cseq_method or method}",

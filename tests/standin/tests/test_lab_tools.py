@@ -37,16 +37,35 @@ def fresh_secondary(lab):
     lab.run(host, "echo 3 > /etc/wazo-standin/upgrade-seconds", check=True)
 
 
-def test_cli_reloads_are_recorded(lab):
+def test_cli_is_the_real_asterisk(lab):
+    """`asterisk -rx` on a stack is Asterisk 22's own CLI, talking to the daemon of asterisk.service."""
     host = "primary"
-    lab.run(host, "asterisk -rx 'core reload'; asterisk -rx 'module reload res_pjsip_publish_asterisk.so'; "
-                  "asterisk -rx 'pjsip reload'; asterisk -rx 'dialplan reload'", check=True)
-    tail = lab.run(host, "tail -n 4 /var/log/asterisk/standin-commands.log", check=True).stdout.splitlines()
-    assert [line.split(" ", 2)[2] for line in tail] == [
-        "core reload", "module reload res_pjsip_publish_asterisk.so", "pjsip reload", "dialplan reload"]
-    assert all(" [ok] " in line for line in tail)
-    odbc = lab.run(host, "asterisk -rx 'odbc show'", check=True).stdout
-    assert "Name:   asterisk" in odbc
+    version = lab.run(host, "asterisk -rx 'core show version'", check=True).stdout
+    assert re.match(r"Asterisk 22\.\d+", version), version
+    out = lab.run(host, "asterisk -rx 'module reload res_pjsip_publish_asterisk.so'", check=True).stdout
+    assert "Module 'res_pjsip_publish_asterisk.so' reloaded successfully." in out, out
+    assert "Dialplan reloaded." in lab.run(host, "asterisk -rx 'dialplan reload'", check=True).stdout
+    lab.run(host, "asterisk -rx 'core reload'; asterisk -rx 'pjsip reload'", check=True)
+    bogus = lab.run(host, "asterisk -rx 'bogus command'")
+    assert bogus.returncode == 0 and "No such command 'bogus command'" in bogus.stdout, bogus
+    modules = lab.run(host, "asterisk -rx 'module show like odbc'", check=True).stdout
+    for module in ("res_odbc.so", "cel_odbc.so"):
+        assert re.search(rf"^{re.escape(module)}\s.*\sRunning\s", modules, re.M), modules
+    odbc = lab.run(host, "asterisk -rx 'odbc show asterisk'", check=True).stdout
+    assert "Name:   asterisk" in odbc and "Number of active connections: 1" in odbc, odbc
+    endpoints = lab.run(host, "asterisk -rx 'pjsip show endpoints'", check=True).stdout
+    assert re.search(r"^ Endpoint:  anonymous\s", endpoints, re.M), endpoints
+    hints = lab.run(host, "asterisk -rx 'core show hints'", check=True).stdout
+    assert re.search(r"^\s*1001@default\s*: Custom:1001\s", hints, re.M), hints
+    assert "MWI:1001@default" in hints
+    vm = lab.run(host, "asterisk -rx 'voicemail show users for default'", check=True).stdout
+    assert re.search(r"^default\s+1001\s.*\s2$", vm, re.M) and re.search(r"^default\s+1002\s.*\s1$", vm, re.M), vm
+    # the daemon: the sid root's binary, as the asterisk user (uid 1100 on both sides)
+    ps = lab.run(host, "ps -o user=,uid=,args= -C asterisk", check=True).stdout.split()
+    assert ps[:3] == ["asterisk", "1100", "/usr/sbin/asterisk"], ps
+    unit = lab.run(host, "systemctl show -p RootDirectory -p Type -p MainPID asterisk", check=True).stdout
+    assert "RootDirectory=/opt/asterisk-root" in unit and "Type=notify" in unit, unit
+    assert lab.run(host, "pgrep -x asterisk", check=True).stdout.split() == [re.search(r"MainPID=(\d+)", unit)[1]]
 
 
 def test_wazo_service_status_codes(lab):

@@ -1,5 +1,5 @@
-"""The stand-in's HA logic, asterisk CLI parsing, apt repository builder and wazo-call-logs guard, on this
-machine (temporary files, no systemctl)."""
+"""The stand-in's HA logic, apt repository builder and wazo-call-logs guard, on this machine (temporary files,
+no systemctl)."""
 import importlib.util
 import json
 import os
@@ -84,16 +84,6 @@ def test_confd_validation(api, body, field):
 ])
 def test_confd_accepts(api, body):
     assert api[0].validate_ha(body) == {}
-
-
-def test_cli_option_parsing():
-    spec = importlib.util.spec_from_file_location("asterisk_cli", FILES / "asterisk_cli.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.parse(["-rx", "core reload"]) == (True, "core reload")
-    assert mod.parse(["-r", "-x", "core reload"]) == (True, "core reload")
-    assert mod.parse(["-rvvvx", "core show calls"]) == (True, "core show calls")
-    assert mod.parse(["-x", "core show calls", "-r"]) == (True, "core show calls")
 
 
 def test_call_logs_refuse_without_uuid():
