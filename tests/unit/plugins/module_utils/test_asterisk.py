@@ -60,3 +60,22 @@ def test_unrecognised_output(text, missing):
 def test_first_occurrence_wins():
     text = '1 active channel\n1 active call\n1 call processed\n7 active channels\n'
     assert parse_channels_count(text)['channels'] == 1
+
+
+# Byte for byte what the lab's real Asterisk 22.10.1 (Debian sid) printed through `asterisk -rx` on a stack,
+# with one call from the proxy up, then none (the header and rows are fixed width, with trailing spaces).
+REAL_22_CHANNELS_ONE_CALL = (
+    'Channel                                                          Location                         State   '
+    'Application(Data)             \n'
+    'PJSIP/anonymous-00000000                                         1000@from-extern:2               Up      '
+    'Wait(3600)                    \n'
+    '1 active channel\n1 active call\n1 call processed\n')
+REAL_22_COUNT_IDLE = '0 active channels\n0 active calls\n3 calls processed\n'
+REAL_22_NOT_RUNNING = 'Unable to connect to remote asterisk (does /var/run/asterisk/asterisk.ctl exist?)\n'
+
+
+def test_real_asterisk_22_output():
+    assert parse_channels_count(REAL_22_CHANNELS_ONE_CALL) == {'channels': 1, 'calls': 1, 'processed': 1}
+    assert parse_channels_count(REAL_22_COUNT_IDLE) == {'channels': 0, 'calls': 0, 'processed': 3}
+    with pytest.raises(AsteriskNotRunning):
+        parse_channels_count(REAL_22_NOT_RUNNING)
