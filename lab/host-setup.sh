@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(podman netavark aardvark-dns iptables debootstrap sip-tester rsync make git python3-venv
-          kamailio kamailio-extra-modules tcpdump)
+          kamailio kamailio-extra-modules tcpdump postgresql-15 python3-psycopg2)
 
 die() { echo "host-setup: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (rootful podman, apt-get)"

@@ -163,7 +163,8 @@ def cel_insert(cluster, rows):
 
 def call(linkedid, second, usec=0, chan='a-0001'):
     """The five rows of one call (CHAN_START, ANSWER, HANGUP, CHAN_END, LINKEDID_END)."""
-    ts = lambda k: '2026-11-30 10:%02d:%02d.%06d' % ((second + k) // 60, (second + k) % 60, usec)  # noqa: E731
+    def ts(k):
+        return '2026-11-30 10:%02d:%02d.%06d' % ((second + k) // 60, (second + k) % 60, usec)
     return [(linkedid, e, ts(k), chan) for k, e in enumerate(
         ['CHAN_START', 'ANSWER', 'HANGUP', 'CHAN_END', 'LINKEDID_END'])]
 
