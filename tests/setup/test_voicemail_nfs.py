@@ -456,3 +456,44 @@ def test_module_leaves_the_lab_converged(lab):
     report = restore_and_converge(lab)
     print('lab restored and converged: %s' % report)
     assert 'setup_run1_changed' in report
+
+
+def asterisk_new_messages(lab, group):
+    """{mailbox: new messages} of mailboxes 1001/1002 as the stack's real Asterisk counts them (app_voicemail)."""
+    out = lab.ssh(group, "asterisk -rx 'voicemail show users for default'").stdout
+    return dict((m.group(1), int(m.group(2))) for m in re.finditer(r'^default\s+(100[12])\s.*?(\d+)\s*$', out, re.M))
+
+
+def share_inbox_counts(lab):
+    """{mailbox: msgNNNN.txt files in INBOX} of mailboxes 1001/1002, read on the share itself (the NFS server)."""
+    out = {}
+    for box in ('1001', '1002'):
+        p = lab.ssh('proxy', 'ls %s/default/%s/INBOX 2>/dev/null | grep -c "^msg[0-9]\\{4\\}\\.txt$"'
+                    % (share_path(lab), box), check=False)
+        out[box] = int(p.stdout.strip() or 0)
+    return out
+
+
+def test_asterisk_reads_the_share(lab):
+    """Asterisk was already running when the role mounted the share on its spool: both stacks' Asterisk count the
+    share's messages (the mount reached Asterisk's own mount namespace), and a message written through one stack
+    is counted at once by the other stack's Asterisk."""
+    want = share_inbox_counts(lab)
+    assert sum(want.values()) > 0, 'no message on the share for 1001/1002: nothing to prove'
+    for g in ('primary', 'secondary'):
+        assert lab.ssh(g, 'findmnt -n -o TARGET %s' % VM).stdout.strip() == VM, '%s: share not mounted' % g
+        # unmounted and mounted again (fstab) while Asterisk runs: it sees both changes
+        lab.ssh(g, 'umount %s' % VM)
+        try:
+            assert asterisk_new_messages(lab, g) == {'1001': 0, '1002': 0}, g
+        finally:
+            lab.ssh(g, 'mount %s' % VM)
+        assert asterisk_new_messages(lab, g) == want, g
+    inbox = '%s/default/1002/INBOX' % VM
+    lab.ssh('secondary', "install -d -o asterisk -g asterisk -m 0750 %s && printf '[message]\\norigmailbox=1002\\n' "
+                         "> %s/msg0999.txt && chown asterisk:asterisk %s/msg0999.txt" % (inbox, inbox, inbox))
+    try:
+        assert asterisk_new_messages(lab, 'primary')['1002'] == want['1002'] + 1
+    finally:
+        lab.ssh('secondary', 'rm -f %s/msg0999.txt' % inbox)
+    assert asterisk_new_messages(lab, 'primary') == want
