@@ -10,11 +10,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import os
 import re
 import shlex
 import subprocess
 import tempfile
+import time
 
 import yaml
 
@@ -255,3 +257,129 @@ def host_ip_towards(target):
     out = subprocess.run(['ip', '-o', 'route', 'get', target], capture_output=True, text=True, check=True).stdout
     words = out.split()
     return words[words.index('src') + 1] if 'src' in words else '127.0.0.1'
+
+
+# --- the real Asterisk 22 of the stacks: CLI, hints, PJSIP history, calls with audio -----------------------------
+
+def asterisk_rx(lab, group, command, check=True, timeout=60):
+    """`asterisk -rx COMMAND` on a stack; returns its stdout. Asterisk exits 0 whatever the command did (and 1
+    only when it cannot connect): read the output."""
+    return lab.ssh(group, 'asterisk -rx %s' % shlex.quote(command), check=check, timeout=timeout).stdout
+
+
+HINT_LINE = re.compile(r'^\s*(\S+)@(\S+)\s*: (\S+)\s+State:(\S+)', re.M)
+
+
+def hint_states(lab, group, context='default'):
+    """{exten: state} of the hints of `context` in `core show hints` ('Idle', 'InUse', 'Unavailable', ...)."""
+    out = asterisk_rx(lab, group, 'core show hints')
+    return {m.group(1): m.group(4) for m in HINT_LINE.finditer(out) if m.group(2) == context}
+
+
+def wait_hint(lab, group, exten, want, timeout, interval=0.5, context='default'):
+    """Poll `core show hints` on a stack until the hint exten@context is in state `want`, at most `timeout`
+    seconds. Returns (last state seen or None when the hint does not exist, seconds waited)."""
+    start = time.monotonic()
+    while True:
+        state = hint_states(lab, group, context).get(exten)
+        waited = time.monotonic() - start
+        if state == want or waited >= timeout:
+            return state, waited
+        time.sleep(interval)
+
+
+def sample_hints(lab, groups, exten, seconds, interval=1.0, context='default'):
+    """The state of the hint exten@context on each of `groups` every `interval` seconds for `seconds` seconds:
+    [(seconds since the start, {group: state})]."""
+    samples, start = [], time.monotonic()
+    for tick in range(int(seconds / interval) + 1):
+        delay = start + tick * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        samples.append((round(time.monotonic() - start, 1),
+                        {g: hint_states(lab, g, context).get(exten) for g in groups}))
+    return samples
+
+
+HISTORY_LINE = re.compile(r'^(\d+)\s+\d+\s+\*?\s*(<==|==>)\s+(\S+)\s+(.*?)\s*$', re.M)
+
+
+def pjsip_history_start(lab, group):
+    """Turn PJSIP's SIP message history on, emptied (`pjsip set history on|clear`)."""
+    asterisk_rx(lab, group, 'pjsip set history on')
+    asterisk_rx(lab, group, 'pjsip set history clear')
+
+
+def pjsip_history_stop(lab, group):
+    """Turn the history off and empty it (it costs memory while on)."""
+    asterisk_rx(lab, group, 'pjsip set history off', check=False)
+    asterisk_rx(lab, group, 'pjsip set history clear', check=False)
+
+
+def pjsip_publishes(lab, group, peer_ip):
+    """What PJSIP's history on `group` recorded with the peer at `peer_ip` since it was started:
+    {'requests': [{'uri', 'event', 'body'} of each PUBLISH received from the peer, in order],
+     'responses': [status code of each response sent to the peer, in order]}."""
+    listing = asterisk_rx(lab, group, 'pjsip show history')
+    numbers, responses = [], []
+    for num, direction, address, first in HISTORY_LINE.findall(listing):
+        if address.split(':')[0] != peer_ip:
+            continue
+        if direction == '<==' and first.startswith('PUBLISH '):
+            numbers.append(int(num))
+        elif direction == '==>' and first.startswith('SIP/2.0 '):
+            responses.append(int(first.split()[1]))
+    requests = []
+    if numbers:
+        script = '; '.join("asterisk -rx 'pjsip show history entry %d'" % n for n in numbers)
+        text = lab.ssh(group, script).stdout
+        for entry in re.split(r'^<--- History Entry \d+ .*$', text, flags=re.M)[1:]:
+            uri = re.search(r'^PUBLISH (\S+) SIP/2.0', entry, re.M)
+            event = re.search(r'^Event:\s*(\S+)', entry, re.M | re.I)
+            body = re.search(r'^(\{.*\})\s*$', entry, re.M)
+            requests.append({'uri': uri.group(1) if uri else None, 'event': event.group(1) if event else None,
+                             'body': json.loads(body.group(1)) if body else None})
+    return {'requests': requests, 'responses': responses}
+
+
+def _ulaw(sample):
+    """One 16-bit linear sample as G.711 mu-law (the standard encoder)."""
+    sign = 0x80 if sample < 0 else 0
+    sample = min(abs(sample), 32635) + 0x84
+    exponent, mask = 7, 0x4000
+    while exponent > 0 and not sample & mask:
+        exponent, mask = exponent - 1, mask >> 1
+    return ~(sign | (exponent << 4) | ((sample >> (exponent + 3)) & 0x0F)) & 0xFF
+
+
+def sipp_call_with_audio(target, local_ip, directory, service, duration_ms=4000, timeout=60, port=5072,
+                         media_port=6072):
+    """One call through `target` with the route-following UAC (uac_rr.xml) that also sends RTP for the whole
+    call: a 440 Hz tone, G.711 mu-law (payload type 0, what the scenario's SDP offers), from `media_port`, so
+    the far end has something to record (the plain UAC sends no media: Asterisk's VoiceMail() gives up on a
+    silent channel). The scenario and the audio are written to `directory`. Returns (ok, failed, output)."""
+    directory = str(directory)
+    audio = os.path.join(directory, 'tone-440hz-ulaw.raw')
+    with open(audio, 'wb') as handle:
+        handle.write(bytes(_ulaw(int(8000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(8000)))
+    with open(os.path.join(ROOT, 'tests', 'standin', 'sipp', 'uac_rr.xml')) as handle:
+        scenario = handle.read()
+    hold = '\n  <pause/>\n'
+    assert scenario.count(hold) == 1, 'uac_rr.xml: one bare <pause/> (the call duration) expected'
+    scenario = scenario.replace(hold, '\n  <nop><action><exec rtp_stream="%s,-1,0"/></action></nop>\n  <pause/>\n'
+                                      '  <nop><action><exec rtp_stream="pause"/></action></nop>\n' % audio)
+    path = os.path.join(directory, 'uac_rr_audio.xml')
+    with open(path, 'w') as handle:
+        handle.write(scenario)
+    cmd = ['sipp', '-sf', path, '%s:5060' % target, '-i', local_ip, '-p', str(port), '-mp', str(media_port),
+           '-s', service, '-d', str(duration_ms), '-r', '1', '-m', '1', '-timeout', '%ds' % timeout,
+           '-timeout_error', '-nostdin', '-nd', '-trace_screen', '-screen_file', '/dev/stdout']
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, check=False)
+    ok = failed = None
+    for line in proc.stdout.splitlines():
+        cells = [c.strip() for c in line.split('|')]
+        if cells[0] == 'Successful call' and len(cells) >= 3:
+            ok = int(cells[2])
+        elif cells[0] == 'Failed call' and len(cells) >= 3:
+            failed = int(cells[2])
+    return ok, failed, proc.stdout + proc.stderr
