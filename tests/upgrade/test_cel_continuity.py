@@ -67,9 +67,10 @@ def postgresql_down_during_upgrade(lab):
         logs = {g: lab.ssh(g, 'cat %s' % OUTAGE_LOG, check=False).stdout for g in STACKS}
         return {g: [line.split()[-1] for line in log.splitlines()] for g, log in logs.items()}
     yield outages
+    hooks = (HOOKS % ('post-stop', 'stop'), HOOKS % ('pre-start', 'start'))
+    cleanup = 'rm -f %s %s; systemctl start %s' % (hooks + (PG_UNIT,))
     for group in STACKS:
-        lab.ssh(group, 'rm -f %s %s; systemctl start %s' % (HOOKS % ('post-stop', 'stop'),
-                                                          HOOKS % ('pre-start', 'start'), PG_UNIT), check=False)
+        lab.ssh(group, cleanup, check=False)
 
 
 def psql(lab, group, sql):
