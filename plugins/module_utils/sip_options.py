@@ -85,31 +85,6 @@ class ProbeResult:
         return self.detail
 
 
-def parse_response(data):
-    """(code, reason, branch, call_id) of a SIP response, or None if ``data`` is not one."""
-    try:
-        text = data.decode('utf-8', 'replace')
-    except AttributeError:
-        return None
-    head = text.split('\r\n\r\n', 1)[0]
-    lines = head.replace('\r\n', '\n').split('\n')
-    parts = lines[0].split(' ', 2)
-    if len(parts) < 2 or parts[0] != 'SIP/2.0' or not parts[1].isdigit():
-        return None
-    branch = call_id = None
-    for line in lines[1:]:
-        name, dummy, value = line.partition(':')
-        name = name.strip().lower()
-        if name in ('via', 'v') and branch is None:
-            for param in value.split(';')[1:]:
-                key, dummy, val = param.strip().partition('=')
-                if key.lower() == 'branch':
-                    branch = val.strip().split(',')[0]
-        elif name in ('call-id', 'i'):
-            call_id = value.strip()
-    return int(parts[1]), (parts[2].strip() if len(parts) > 2 else ''), branch, call_id
-
-
 class OptionsProber:
     """Sends one OPTIONS per ``probe()`` to each target, on one connected UDP socket per target.
 

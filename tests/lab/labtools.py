@@ -242,14 +242,20 @@ def sipp_call(target, local_ip, duration_ms=1000, calls=1, rate=1, service='1000
            '-d', str(duration_ms), '-r', str(rate), '-m', str(calls), '-timeout', '%ds' % timeout,
            '-timeout_error', '-nostdin', '-nd', '-trace_screen', '-screen_file', '/dev/stdout']
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, check=False)
+    ok, failed = sipp_call_counts(proc.stdout)
+    return ok, failed, proc.stdout + proc.stderr
+
+
+def sipp_call_counts(screen):
+    """(successful, failed) calls from SIPp's final screen (`-trace_screen`), None where a line is missing."""
     ok = failed = None
-    for line in proc.stdout.splitlines():
+    for line in screen.splitlines():
         cells = [c.strip() for c in line.split('|')]
         if cells[0] == 'Successful call' and len(cells) >= 3:
             ok = int(cells[2])
         elif cells[0] == 'Failed call' and len(cells) >= 3:
             failed = int(cells[2])
-    return ok, failed, proc.stdout + proc.stderr
+    return ok, failed
 
 
 def host_ip_towards(target):
@@ -375,11 +381,5 @@ def sipp_call_with_audio(target, local_ip, directory, service, duration_ms=4000,
            '-s', service, '-d', str(duration_ms), '-r', '1', '-m', '1', '-timeout', '%ds' % timeout,
            '-timeout_error', '-nostdin', '-nd', '-trace_screen', '-screen_file', '/dev/stdout']
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, check=False)
-    ok = failed = None
-    for line in proc.stdout.splitlines():
-        cells = [c.strip() for c in line.split('|')]
-        if cells[0] == 'Successful call' and len(cells) >= 3:
-            ok = int(cells[2])
-        elif cells[0] == 'Failed call' and len(cells) >= 3:
-            failed = int(cells[2])
+    ok, failed = sipp_call_counts(proc.stdout)
     return ok, failed, proc.stdout + proc.stderr
