@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import json
 import os
+import uuid
 
 import yaml
 
@@ -29,6 +30,29 @@ def _upgrade(lab, tmp_path, *args):
     proc = lab.playbook(UPGRADE, '-e', 'wazo_mm_upgrade_report_dir=%s' % report,
                         '-e', 'wazo_mm_upgrade_drain_timeout=240', *args, check=False)
     return proc, report
+
+
+def assert_blf_crosses_both_ways(lab, bound=20.0):
+    """A device state set on one stack shows on the other's `core show hints`, both ways, within `bound` s
+    (fresh device: no cached remote state can make it pass). Fails after an upgrade that left a stack's
+    publication down (both Asterisks were restarted by their upgrade; the first PUBLISH may get 412)."""
+    tag = uuid.uuid4().hex[:10]
+    exten, device = 'blfup%s' % tag, 'Custom:blfup-%s' % tag
+    try:
+        for group in ('primary', 'secondary'):
+            labtools.asterisk_rx(lab, group, 'dialplan add extension %s,hint,%s into default' % (exten, device))
+        for src, dst in (('primary', 'secondary'), ('secondary', 'primary')):
+            labtools.asterisk_rx(lab, src, 'devstate change %s INUSE' % device)
+            state, waited = labtools.wait_hint(lab, dst, exten, 'InUse', bound)
+            assert state == 'InUse', 'after the upgrade, %s -> %s: %s still %s after %.0f s' % (
+                src, dst, device, state, waited)
+            labtools.asterisk_rx(lab, src, 'devstate change %s NOT_INUSE' % device)
+            state, waited = labtools.wait_hint(lab, dst, exten, 'Idle', bound)
+            assert state == 'Idle', 'after the upgrade, %s -> %s: %s back to NOT_INUSE, still %s' % (
+                src, dst, device, state)
+    finally:
+        for group in ('primary', 'secondary'):
+            labtools.asterisk_rx(lab, group, 'dialplan remove extension %s@default hint' % exten, check=False)
 
 
 def test_check_mode_prints_the_plan_and_changes_nothing(lab, tmp_path):
@@ -65,6 +89,8 @@ def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
     assert max(at_switch.get('kamailio', 0), at_switch.get('asterisk', 0)) > 0, report['drain']
     assert [s['step'] for s in report['steps']][-1] == 'replicate'
     assert (report_dir / ('upgrade-%s.md' % LAST)).exists()
+    # BLF state still crosses both ways once both stacks run the new version
+    assert_blf_crosses_both_ways(lab)
 
 
 def test_control_careless_upgrade_drops_calls(lab, load):
