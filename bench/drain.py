@@ -289,7 +289,7 @@ def main():
                                     'maintenance', 'adhoc')))
     finally:
         loop.close()
-    conditions = '%d CPUs, load average %s at the start, %s at the end; another CI-like run going on' % (
+    conditions = '%d CPUs, load average %s at the start, %s at the end' % (
         os.cpu_count(), load_before, loadavg())
     print('drain P3 min/median/max %s s (goal %g s); failed %d' % (stats([d[0] for d in drain['ok']]), GOAL_P3,
                                                                    drain['failed']))
