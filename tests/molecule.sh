@@ -10,7 +10,7 @@ case "$LAB_DIR" in /*) ;; *) LAB_DIR="$PWD/$LAB_DIR" ;; esac
 export LAB_INVENTORY="$LAB_DIR/inventory.yml"
 [ -f "$LAB_INVENTORY" ] || { echo "molecule.sh: no lab inventory at $LAB_INVENTORY: run 'make lab-up'" >&2; exit 1; }
 
-ORDER=(lab setup upgrade)
+ORDER=(lab setup upgrade faults)
 scenarios=("$@")
 if [ "${#scenarios[@]}" -eq 0 ]; then
   for s in "${ORDER[@]}"; do [ -f "extensions/molecule/$s/molecule.yml" ] && scenarios+=("$s"); done
