@@ -99,6 +99,21 @@ def test_lock_take_and_release(env, kamailio, normal_mode):
     assert ml.read_lock(env.state) is None
 
 
+def test_lock_of_an_upgrade_run_refuses_a_switch_naming_the_run(env, kamailio, normal_mode):
+    """A lock written by an upgrade.yml run (identity keys): another owner's switch fails before any change."""
+    ml.take_lock('upgrade.yml', 'upgrade.yml', env.state, now='2026-12-02T03:00:00Z',
+                 identity={'run': 'abc123', 'user': 'ops', 'host': 'ctl1', 'pid': 77, 'pid_start': 'b:9'})
+    try:
+        res = run_module(kamailio_mode, margs(env, mode='maintenance', lock=True, lock_owner='alice'))
+        assert res['failed']
+        assert 'held by upgrade.yml run abc123 of ops@ctl1 (pid 77) since 2026-12-02T03:00:00Z' in res['msg']
+        assert rm.running_mode(env.rpc()) == 'normal' and ml.read_lock(env.state)['run'] == 'abc123'
+        read = run_module(kamailio_mode, margs(env))
+        assert read['lock']['owner'] == 'upgrade.yml' and read['lock']['host'] == 'ctl1'
+    finally:
+        ml.release_lock(state_dir=env.state, force=True)
+
+
 def test_rpc_faults_become_exceptions(env, kamailio, normal_mode):
     rpc = env.rpc()
     with pytest.raises(k.KamailioRPCFault) as e:

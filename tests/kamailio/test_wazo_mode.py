@@ -76,3 +76,22 @@ def test_wazo_mode_kamailio_down(env, stacks, kamailio, normal_mode, tmp_path):
                         '--no-asterisk'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
                        timeout=60, check=False, env=cli_env(env))
     assert p.returncode == 1 and 'does not exist' in p.stdout
+
+
+def test_wazo_mode_refused_during_an_upgrade_says_who_and_since(env, stacks, kamailio, normal_mode):
+    """A lock of an upgrade.yml run: maintenance and normal are refused before any change, naming the run."""
+    ml.take_lock('upgrade.yml', 'upgrade.yml', env.state, now='2026-12-02T03:00:00Z',
+                 identity={'run': 'r1n2', 'user': 'ops', 'host': 'ctl1', 'pid': 4242, 'pid_start': 'b:1'})
+    try:
+        before = open(ml.lock_file(env.state)).read()
+        for action in ('maintenance', 'normal'):
+            rc, out = wazo_mode(env, action, '--no-asterisk', '--no-wait')
+            assert rc == 4, out
+            assert 'held by upgrade.yml run r1n2 of ops@ctl1 (pid 4242) since 2026-12-02T03:00:00Z' in out, out
+            assert 'nothing changed' in out and 'an upgrade is running' in out, out
+            assert rm.running_mode(env.rpc()) == 'normal'
+            assert open(ml.lock_file(env.state)).read() == before
+        rc, out = wazo_mode(env, 'status', '--no-asterisk')
+        assert 'upgrade.yml run r1n2 of ops@ctl1' in out, out
+    finally:
+        ml.release_lock(state_dir=env.state, force=True)
