@@ -60,6 +60,7 @@ STANDALONE = {
     'standalone_missing_address': "Host wazo2.example.test: wazo_mm_address (default: ansible_host) must be the IPv4",
     'standalone_not_an_ip': "Host wazo1.example.test: wazo_mm_address (default: ansible_host) must be the IPv4",
     'standalone_bad_octet': "got '192.0.2.256'",
+    'standalone_ipv6_address': "Host wazo2.example.test: wazo_mm_address (default: ansible_host) must be the IPv4",
     'standalone_same_address': "secondary wazo2.example.test=192.0.2.11",
     'standalone_two_primaries': "Inventory group 'primary' must hold exactly one host; it holds 2",
     'standalone_no_secondary': "Inventory group 'secondary' must hold exactly one host; it holds 0",
