@@ -32,6 +32,14 @@ MARKER_NO_WAZO_REPO = 'Could not find any Wazo repository'
 # wazo-check-conffiles
 MARKER_CONFFILES = 'WARNING: The following configuration files were overwritten during the upgrade:'
 
+# A reboot after the upgrade. wazo-upgrade prints nothing about it: Debian's packages say it in
+# /var/run/reboot-required (touched by the kernel's postinst hook and by notify-reboot-required), with the
+# packages that asked, one a line, in /var/run/reboot-required.pkgs; wazo-dist-upgrade (a Debian-major
+# upgrade) ends with this notice.
+REBOOT_REQUIRED_FILE = '/var/run/reboot-required'
+REBOOT_REQUIRED_PKGS_FILE = '/var/run/reboot-required.pkgs'
+MARKER_RESTART = 'You must RESTART the machine before using Wazo again.'
+
 # Lines that, on their own, mean the upgrade failed. The `Error: <msg>` line of fatal_error is
 # matched separately (only inside an ERROR banner, so that a package's chatter cannot trip it).
 ERROR_MARKERS = (
@@ -283,3 +291,23 @@ def find_sip_drop_rules(text):
         if re.search(r'(?:^|\s)dpt:5060(?:\s|$)', line):
             found.append(line)
     return found
+
+
+def reboot_required(flag_exists, packages_text='', output=''):
+    """``(required, packages)``: Debian's reboot-required flag (or wazo-dist-upgrade's RESTART notice in
+    ``output``) and the packages listed in reboot-required.pkgs, without duplicates."""
+    packages = []
+    for line in (packages_text or '').splitlines():
+        name = line.strip()
+        if name and name not in packages:
+            packages.append(name)
+    required = bool(flag_exists) or MARKER_RESTART in (output or '')
+    return required, packages
+
+
+def reboot_warning(host, packages):
+    """The warning shown and kept in the report when a stack needs a reboot after its upgrade."""
+    return ('%s needs a reboot to finish its upgrade (%s%s): reboot it while it carries no call, '
+            'e.g. the secondary before the next upgrade or while the primary carries the traffic, '
+            'the primary during a maintenance window (wazo-mode maintenance on the proxy first)'
+            % (host, REBOOT_REQUIRED_FILE, (': ' + ', '.join(packages)) if packages else ''))

@@ -15,6 +15,15 @@ version_added: 0.1.0
 description:
   - Runs C(wazo-upgrade -f) (non-interactive) on a Wazo stack, or C(wazo-upgrade -d -f) to only
     download the packages ahead of the maintenance window.
+  - The command runs detached from the SSH connection, as the transient systemd service
+    C(wazo-mm-upgrade) (C(systemd-run --collect)). When the connection drops, the upgrade goes on and
+    its end (exit code, time, killed after O(timeout) or not) is written into
+    C(O(state_dir)/upgrade-run.json), its output into C(O(state_dir)/upgrade-run.out). The module waits
+    for it, then judges it.
+  - A later call finds that run. Still running, it waits for it (bounded by the run's own O(timeout)) instead
+    of starting a second C(wazo-upgrade). Finished and not reported by any task yet, it judges and reports
+    it first (its failure fails the task, with wazo-upgrade's error messages; reported once, so the call
+    after that starts a new run). O(state=collected) does only that.
   - Reads the installed and candidate C(wazo-platform) versions from C(LANG=C apt-cache policy
     wazo-platform), with the same pattern wazo-upgrade uses. When the installed version is already
     the candidate, nothing runs and nothing changes, so a play that failed half-way can be re-run.
@@ -26,6 +35,9 @@ description:
     the candidate.
   - The C(WARNING - The following configuration files were overwritten during the upgrade) list
     is returned in RV(upgrade_warnings) and RV(overwritten_conffiles), and shown as a warning.
+  - A stack that needs a reboot after its upgrade (Debian's C(/var/run/reboot-required), with the packages
+    of C(/var/run/reboot-required.pkgs); wazo-upgrade itself says nothing about it) is returned in
+    RV(reboot_required) and shown as a warning, also added to RV(upgrade_warnings). The module never reboots.
   - Debian-major upgrades that also need C(wazo-dist-upgrade) are not handled.
 author:
   - wazo.maintenance_mode contributors (@wazo-platform)
@@ -34,7 +46,11 @@ attributes:
     support: full
     description:
       - Reports the installed and the candidate versions and whether an upgrade is available
-        (as RV(ignore:changed)), and runs nothing. The apt cache is not refreshed in check mode.
+        (as RV(ignore:changed)), and upgrades nothing. With O(update_cache), C(apt-get update) runs in
+        check mode too. A refresh of the package lists is not a configuration change (it is not counted as
+        one), and versions compared from stale lists would plan the wrong upgrade.
+      - A detached run found on the stack is reported in RV(run) (still running, or finished and not
+        reported yet, with the error markers of its output), neither waited for nor marked as reported.
   diff_mode:
     support: partial
     description: The diff shows the C(wazo-platform) version before and after.
@@ -44,8 +60,12 @@ options:
       - V(upgraded) upgrades the stack (C(wazo-upgrade -f)); all Wazo services are stopped while it runs.
       - V(downloaded) only downloads the packages (C(wazo-upgrade -d -f)); the services keep running,
         only the C(wazo-upgrade) package itself is upgraded, and a later V(upgraded) is shorter.
+      - V(collected) starts nothing - it waits for a detached run still going on (started by a task whose
+        connection was lost) and reports the result of a finished run no task reported yet (a failed one
+        fails the task). Nothing to collect is V(changed=false); so is a collected run (the run changed the
+        stack, not this task).
     type: str
-    choices: [upgraded, downloaded]
+    choices: [upgraded, downloaded, collected]
     default: upgraded
   command:
     description:
@@ -60,14 +80,21 @@ options:
     default: /var/log/wazo-upgrade.log
   timeout:
     description:
-      - Seconds after which the upgrade is killed and the task fails (the stack may then be half-upgraded,
-        see the log). V(0) waits forever. Needs the C(timeout) command (coreutils) when not V(0).
+      - Seconds after which the upgrade is killed (SIGTERM, SIGKILL a minute later) and the task fails (the
+        stack may then be half-upgraded, see the log). V(0) waits forever.
+      - A run found still going on is waited for until its own limit (plus two minutes), or this many seconds
+        when it has none.
     type: int
     default: 7200
+  state_dir:
+    description:
+      - Directory on the stack for the detached run's record (C(upgrade-run.json)) and output (C(upgrade-run.out)).
+    type: path
+    default: /var/lib/wazo-maintenance
   update_cache:
     description:
-      - Run C(apt-get update) before reading the candidate version (not in check mode), so that a
-        stale apt cache does not hide an available upgrade.
+      - Run C(apt-get update) before reading the candidate version, also in check mode (not reported as a
+        change), so that a stale apt cache neither hides an available upgrade nor plans an old one.
     type: bool
     default: true
   expected_version:
@@ -109,7 +136,8 @@ options:
     type: bool
     default: false
 requirements:
-  - A Debian-based Wazo Platform stack with C(wazo-upgrade), C(apt-cache) and C(wazo-service), run as root.
+  - A Debian-based Wazo Platform stack with C(wazo-upgrade), C(apt-cache) and C(wazo-service), run as root,
+    systemd as init (C(systemd-run), C(systemctl)).
 notes:
   - The wizard must have been run (wazo-upgrade refuses otherwise, which this module reports as a failure).
   - When nothing needs upgrading, nothing runs and the services and firewall are not checked either;
@@ -131,14 +159,16 @@ EXAMPLES = r'''
   check_mode: true
   register: plan
 
-- name: Upgrade the secondary to the version the primary will get (async, so SSH can drop meanwhile)
+- name: Upgrade the secondary to the version the primary will get (it goes on if SSH drops meanwhile)
   wazo.maintenance_mode.wazo_upgrade:
     state: upgraded
     expected_version: "{{ plan.candidate }}"
     timeout: 3600
-  async: 3700
-  poll: 15
   register: upgrade
+
+- name: After a lost connection - wait for that upgrade or report its result, start nothing
+  wazo.maintenance_mode.wazo_upgrade:
+    state: collected
 
 - name: Keep the upgrade log on the controller
   ansible.builtin.copy:
@@ -172,7 +202,7 @@ upgrade_available:
   type: bool
   sample: true
 cmd:
-  description: The upgrade command run (empty when nothing ran).
+  description: The upgrade command run, or the one of the run reported (empty when nothing ran).
   returned: always
   type: list
   elements: str
@@ -222,6 +252,28 @@ services_status:
   returned: when the services were checked
   type: str
   sample: running
+reboot_required:
+  description: The stack needs a reboot to finish its upgrade (Debian's C(/var/run/reboot-required)).
+  returned: after a full upgrade, and when the stack is already at the O(expected_version)
+  type: bool
+  sample: false
+reboot_required_packages:
+  description: The packages that asked for the reboot (C(/var/run/reboot-required.pkgs)).
+  returned: when RV(reboot_required) is returned
+  type: list
+  elements: str
+  sample: ["linux-image-6.1.0-28-amd64"]
+run:
+  description:
+    - The last detached wazo-upgrade run recorded on the stack (C(upgrade-run.json)), when there is one.
+    - C(status) is V(running), V(finished) (not judged yet, in check mode), V(lost) (its runner was killed, e.g.
+      a reboot, before writing its end), V(succeeded) or V(failed); C(collected) tells whether a task reported
+      it; C(attached) is true when this task waited for or reported a run it did not start.
+  returned: when a run is recorded
+  type: dict
+  sample: {"id": "1767999601000-4242", "mode": "upgraded", "status": "succeeded", "target": "25.03",
+           "version_before": "24.05", "started": "2026-01-10T02:00:01Z", "finished": "2026-01-10T02:09:44Z",
+           "rc": 0, "collected": true, "attached": false, "error_markers": [], "error_messages": [], "msg": ""}
 firewall_drop_rules:
   description: udp/5060 DROP rules left in the iptables INPUT chain.
   returned: when the firewall was checked
@@ -232,22 +284,33 @@ firewall_drop_rules:
 
 import os
 import re
+import socket
+import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.command import CommandRunner
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.wazo_upgrade import (
+    REBOOT_REQUIRED_FILE,
+    REBOOT_REQUIRED_PKGS_FILE,
     WazoVersionError,
     find_sip_drop_rules,
+    not_running_services,
     parse_apt_policy,
     parse_upgrade_output,
+    reboot_required,
+    reboot_warning,
     services_status,
-    not_running_services,
 )
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import wazo_upgrade_run as runs
 
-UPGRADE_ENV = dict(DEBIAN_FRONTEND='noninteractive', APT_LISTCHANGES_FRONTEND='none')
-LOG_TAIL_BYTES = 4096
+UPGRADE_ENV = dict(DEBIAN_FRONTEND='noninteractive', APT_LISTCHANGES_FRONTEND='none',
+                   LANG='C', LC_ALL='C', LC_MESSAGES='C')
 SERVICES_POLL = 2
+RUN_POLL = 2
+UNIT_ACTIVE = ('active', 'activating', 'deactivating', 'reloading')
+RUN_KEYS = ('id', 'mode', 'status', 'target', 'version_before', 'started', 'finished', 'rc', 'timed_out', 'collected',
+            'error_markers', 'error_messages', 'msg', 'boot_id')
 
 
 class WazoUpgrade(object):
@@ -255,6 +318,8 @@ class WazoUpgrade(object):
         self.module = module
         self.params = module.params
         self.runner = CommandRunner(module)
+        self.state_path = os.path.join(self.params['state_dir'], runs.STATE_FILE)
+        self.output_path = os.path.join(self.params['state_dir'], runs.OUTPUT_FILE)
         self.result = dict(
             changed=False,
             cmd=[],
@@ -285,36 +350,155 @@ class WazoUpgrade(object):
             self.fail('cannot read the wazo-platform version (apt-cache policy rc=%s): %s %s' % (rc, exc, err.strip()))
 
     def update_cache(self):
+        # Read-only for the configuration: runs in check mode too (the package lists are a cache).
         rc, out, err = self.run([self.bin('apt-get'), 'update', '-q', '-o', 'DPkg::Lock::Timeout=60'])
         if rc != 0:
             self.fail('apt-get update failed (rc=%s): %s' % (rc, (err or out).strip()[-2000:]))
 
-    # --- log -----------------------------------------------------------------------------------
-    def log_mark(self):
-        """Where the log ends now: (inode, size, last bytes), None when there is no log yet."""
-        path = self.params['log_path']
-        try:
-            with open(path, 'rb') as handle:
-                size = os.fstat(handle.fileno()).st_size
-                handle.seek(max(0, size - LOG_TAIL_BYTES))
-                return (os.fstat(handle.fileno()).st_ino, size, handle.read(LOG_TAIL_BYTES))
-        except (IOError, OSError):
-            return None
+    # --- the detached run ----------------------------------------------------------------------
+    def unit_active(self):
+        rc, out, err = self.run([self.bin('systemctl'), 'is-active', runs.UNIT + '.service'])
+        return out.strip() in UNIT_ACTIVE
 
-    def log_since(self, mark):
-        """What this run appended to the log (all of it if the log was created or replaced meanwhile)."""
-        path = self.params['log_path']
+    def current_run(self):
+        """(record, status) of the last run; the unit is read before the record (see runs.status)."""
+        active = self.unit_active()
         try:
-            with open(path, 'rb') as handle:
-                data = handle.read()
-                inode = os.fstat(handle.fileno()).st_ino
-        except (IOError, OSError):
-            return ''
-        if mark is not None:
-            mark_inode, mark_size, mark_tail = mark
-            if inode == mark_inode and data[mark_size - len(mark_tail):mark_size] == mark_tail:
-                data = data[mark_size:]
-        return data.decode('utf-8', 'replace')
+            state = runs.read_state(self.state_path)
+        except runs.RunStateError as exc:
+            self.fail('%s is not a wazo-upgrade run record of this module (%s): remove it if no wazo-upgrade '
+                      'runs on this stack' % (self.state_path, exc))
+        return state, runs.status(state, active)
+
+    def show_run(self, state, status, attached=False, **extra):
+        info = dict((key, state.get(key)) for key in RUN_KEYS)
+        info.update(status=status, attached=attached, **extra)
+        self.result['run'] = info
+
+    def wait_run(self, state):
+        """Wait until the run of ``state`` is no longer running; fail at its bound."""
+        deadline = runs.wait_deadline(state, time.time(), self.params['timeout'])
+        while True:
+            state, status = self.current_run()
+            if status != runs.RUNNING:
+                return state, status
+            if deadline is not None and time.time() >= deadline:
+                self.show_run(state, status, attached=True)
+                self.fail('wazo-upgrade is still running on this stack: %s; waited until %s. It is not started '
+                          'twice: run this task again later to wait for it and get its result (systemctl status %s '
+                          'and %s on the stack show where it is).'
+                          % (runs.describe(state), runs.utc(deadline), runs.UNIT,
+                             self.params['log_path']))
+            time.sleep(RUN_POLL)
+
+    def collect(self, wait):
+        """Wait for a run still going on and judge a finished one no task reported; its failure fails the
+        module. ``wait`` False (check mode): only report what is there."""
+        state, status = self.current_run()
+        if state is None:
+            return
+        if not runs.uncollected(state, status == runs.RUNNING):
+            self.show_run(state, status)
+            return
+        if not wait:
+            found = parse_upgrade_output(runs.read_text(state.get('output') or self.output_path))
+            self.show_run(state, status, attached=True, error_markers=found['markers'],
+                          error_messages=found['error_messages'])
+            return
+        if status == runs.RUNNING:
+            state, status = self.wait_run(state)
+        self.judge(state, status, own=False)
+
+    def start(self, download, installed, target):
+        p = self.params
+        cmd = [self.bin(p['command'])] + (['-d'] if download else []) + ['-f']
+        self.result['cmd'] = cmd
+        if not os.path.isdir(p['state_dir']):
+            os.makedirs(p['state_dir'], 0o755)
+        with open(self.output_path, 'w'):
+            pass
+        state = runs.new_run('downloaded' if download else 'upgraded', cmd, target, installed, p['timeout'],
+                             p['log_path'], runs.log_mark(p['log_path']), _boot_id(), self.output_path)
+        state['expected'] = bool(self.params['expected_version'])
+        runs.write_state(self.state_path, state)
+        argv = runs.systemd_run_argv(self.bin('systemd-run'), _python(), self.state_path, state, UPGRADE_ENV)
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            state.update(status=runs.FAILED, collected=True, msg='not started: %s' % (err or out).strip())
+            runs.write_state(self.state_path, state)
+            self.fail('could not start %s as the transient unit %s (systemd-run rc=%s): %s'
+                      % (' '.join(cmd), runs.UNIT, rc, (err or out).strip()[-1000:]))
+        state, status = self.wait_run(state)
+        self.judge(state, status, own=True)
+
+    def judge(self, state, status, own):
+        """Decide whether the run of ``state`` worked, record the verdict on the stack, report it."""
+        p = self.params
+        download = state.get('mode') == 'downloaded'
+        self.result['cmd'] = list(state.get('cmd') or [])
+        self.result['rc'] = state.get('rc')
+        output = runs.read_text(state.get('output') or self.output_path)
+        appended = runs.log_since(state.get('log_path') or p['log_path'], state.get('log_mark'))
+        self.result['log'] = (appended or output).splitlines()
+
+        # The output and the log carry the same lines; parse both in case one of them is missing
+        # (a command that does not log, a log that could not be read).
+        found = parse_upgrade_output(appended)
+        extra = parse_upgrade_output(output)
+        for key in ('errors', 'error_markers', 'overwritten_conffiles'):
+            src = 'markers' if key == 'error_markers' else key
+            self.result[key] = _merge(found[src], extra[src])
+        messages = _merge(found['error_messages'], extra['error_messages'])
+        if self.result['overwritten_conffiles']:
+            self.result['upgrade_warnings'] = _merge(found['warnings'], extra['warnings'])
+            for warning in self.result['upgrade_warnings']:
+                self.module.warn(warning)
+
+        problems = []
+        if status == runs.LOST:
+            problems.append('the detached run ended without recording its end: the stack rebooted (boot %s then, '
+                            '%s now) or the unit %s was stopped, the upgrade may be half done'
+                            % (state.get('boot_id'), _boot_id(), runs.UNIT))
+        if state.get('timed_out'):
+            problems.append('killed after the %d s timeout (the stack may be half-upgraded)' % state.get('timeout'))
+        if self.result['error_markers']:
+            text = 'error markers found: %s' % ', '.join('"%s"' % m for m in self.result['error_markers'])
+            if messages:
+                text += ' (%s)' % '; '.join(messages)
+            problems.append(text)
+        if self.result['overwritten_conffiles'] and p['fail_on_conffiles']:
+            problems.append('configuration files overwritten: %s' % ', '.join(self.result['overwritten_conffiles']))
+
+        after = self.versions()
+        self.result['version_after'] = after['installed']
+        self.result['candidate'] = after['candidate']
+        if not download:
+            if p['check_services']:
+                problems.append(self.check_services())
+            if p['check_firewall']:
+                problems.append(self.check_firewall())
+            target = state.get('target') or after['candidate']
+            if after['installed'] != target:
+                problems.append('wazo-platform is at %s, not at %s %s' % (
+                    after['installed'], 'the expected' if state.get('expected') else 'the candidate', target))
+            self.check_reboot(output + appended)
+        problems = [problem for problem in problems if problem]
+
+        name = 'wazo-upgrade -d (download only)' if download else 'wazo-upgrade'
+        msg = ''
+        if problems:
+            msg = '%s failed on this stack%s: %s. Log: %s (this run\'s lines are returned as log).' % (
+                name, '' if own else ' in a detached run this task did not start (%s; the connection of the task '
+                'that started it was lost)' % runs.describe(state), '; '.join(problems), p['log_path'])
+        state.update(status=runs.FAILED if problems else runs.SUCCEEDED, collected=True, msg=msg,
+                     error_markers=self.result['error_markers'], error_messages=messages, errors=self.result['errors'],
+                     reboot_required=self.result.get('reboot_required', False))
+        runs.write_state(self.state_path, state)
+        self.show_run(state, state['status'], attached=not own)
+        if problems:
+            self.fail(msg)
+        if own and download and _nothing_downloaded(appended or output):
+            self.result['changed'] = False
 
     # --- post-upgrade checks -------------------------------------------------------------------
     def check_services(self):
@@ -353,12 +537,32 @@ class WazoUpgrade(object):
             return 'udp/5060 is still dropped by iptables (%s): SIP cannot reach this stack' % '; '.join(rules)
         return None
 
+    def check_reboot(self, output=''):
+        required, packages = reboot_required(os.path.exists(REBOOT_REQUIRED_FILE),
+                                             runs.read_text(REBOOT_REQUIRED_PKGS_FILE), output)
+        self.result['reboot_required'] = required
+        self.result['reboot_required_packages'] = packages
+        if required:
+            warning = reboot_warning('this stack (%s)' % socket.gethostname(), packages)
+            self.result['upgrade_warnings'] = _merge(self.result['upgrade_warnings'], [warning])
+            self.module.warn(warning)
+
     # --- main ----------------------------------------------------------------------------------
     def main(self):
         p = self.params
+        check = self.module.check_mode
+        if p['state'] == 'collected':
+            self.collect(wait=not check)
+            before = self.versions()
+            self.result.update(version_before=before['installed'], version_after=before['installed'],
+                               candidate=before['candidate'], upgrade_available=before['upgrade_available'])
+            self.module.exit_json(**self.result)
+
         download = p['state'] == 'downloaded'
-        if p['update_cache'] and not self.module.check_mode:
+        if p['update_cache']:
             self.update_cache()
+        # A run left by a task whose connection was lost comes first: never two wazo-upgrade at once.
+        self.collect(wait=not check)
         before = self.versions()
         installed, candidate = before['installed'], before['candidate']
         self.result.update(version_before=installed, version_after=installed, candidate=candidate,
@@ -369,6 +573,8 @@ class WazoUpgrade(object):
         expected = p['expected_version']
         if expected:
             if installed == expected:
+                if not download:
+                    self.check_reboot()
                 self.module.exit_json(**self.result)
             if candidate != expected:
                 self.fail('wazo-platform %s is installed and apt would install %s, not the expected %s: '
@@ -379,69 +585,21 @@ class WazoUpgrade(object):
         self.result['changed'] = True
         if self.module._diff and not download:
             self.result['diff'] = dict(before='wazo-platform %s\n' % installed, after='wazo-platform %s\n' % candidate)
-        if self.module.check_mode:
+        if check:
             if not download:
                 self.result['version_after'] = candidate
             self.module.exit_json(**self.result)
 
-        self.upgrade(download)
+        self.start(download, installed, expected or candidate)
         self.module.exit_json(**self.result)
 
-    def upgrade(self, download):
-        p = self.params
-        cmd = [self.bin(p['command'])] + (['-d'] if download else []) + ['-f']
-        self.result['cmd'] = cmd
-        mark = self.log_mark()
-        # No pipe here, so no pipefail to think about: the rc is kept for the record only, the
-        # wrapper's own `| tee` throws the real one away.
-        res = self.runner.run(cmd, timeout=p['timeout'], kill_after=60, environ=UPGRADE_ENV)
-        rc, out, err = res.rc, res.out, res.err
-        self.result['rc'] = rc
-        appended = self.log_since(mark)
-        self.result['log'] = (appended or out + err).splitlines()
 
-        # The output and the log carry the same lines; parse both in case one of them is missing
-        # (a command that does not log, a log that could not be read).
-        found = parse_upgrade_output(appended)
-        extra = parse_upgrade_output(out + '\n' + err)
-        for key in ('errors', 'error_markers', 'overwritten_conffiles'):
-            src = 'markers' if key == 'error_markers' else key
-            self.result[key] = _merge(found[src], extra[src])
-        messages = _merge(found['error_messages'], extra['error_messages'])
-        if self.result['overwritten_conffiles']:
-            self.result['upgrade_warnings'] = _merge(found['warnings'], extra['warnings'])
-            for warning in self.result['upgrade_warnings']:
-                self.module.warn(warning)
+def _boot_id():
+    return runs.read_text('/proc/sys/kernel/random/boot_id').strip() or None
 
-        problems = []
-        if res.timed_out:
-            problems.append('killed after the %d s timeout (the stack may be half-upgraded)' % p['timeout'])
-        if self.result['error_markers']:
-            text = 'error markers found: %s' % ', '.join('"%s"' % m for m in self.result['error_markers'])
-            if messages:
-                text += ' (%s)' % '; '.join(messages)
-            problems.append(text)
-        if self.result['overwritten_conffiles'] and p['fail_on_conffiles']:
-            problems.append('configuration files overwritten: %s' % ', '.join(self.result['overwritten_conffiles']))
 
-        after = self.versions()
-        self.result['version_after'] = after['installed']
-        self.result['candidate'] = after['candidate']
-        if not download:
-            if p['check_services']:
-                problems.append(self.check_services())
-            if p['check_firewall']:
-                problems.append(self.check_firewall())
-            if after['installed'] != after['candidate']:
-                problems.append('wazo-platform is at %s, not at the candidate %s' % (after['installed'], after['candidate']))
-            elif p['expected_version'] and after['installed'] != p['expected_version']:
-                problems.append('wazo-platform is at %s, not at the expected %s' % (after['installed'], p['expected_version']))
-        problems = [problem for problem in problems if problem]
-        if problems:
-            self.fail('%s failed on this stack: %s. Log: %s (this run\'s lines are returned as log).'
-                      % ('wazo-upgrade -d (download only)' if download else 'wazo-upgrade', '; '.join(problems), p['log_path']))
-        if download and _nothing_downloaded(appended or out):
-            self.result['changed'] = False
+def _python():
+    return sys.executable
 
 
 def _nothing_downloaded(text):
@@ -460,10 +618,11 @@ def _merge(first, second):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type='str', default='upgraded', choices=['upgraded', 'downloaded']),
+            state=dict(type='str', default='upgraded', choices=['upgraded', 'downloaded', 'collected']),
             command=dict(type='str', default='wazo-upgrade'),
             log_path=dict(type='path', default='/var/log/wazo-upgrade.log'),
             timeout=dict(type='int', default=7200),
+            state_dir=dict(type='path', default='/var/lib/wazo-maintenance'),
             update_cache=dict(type='bool', default=True),
             expected_version=dict(type='str'),
             check_services=dict(type='bool', default=True),

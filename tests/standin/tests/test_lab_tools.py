@@ -155,6 +155,25 @@ def test_failed_upgrade_exits_0_with_the_markers(lab, fresh_secondary):
     assert lab.run(host, "real-wazo-upgrade -f", timeout=300).returncode == 255
 
 
+def test_upgrade_that_needs_a_reboot(lab, fresh_secondary):
+    """As on Debian: the kernel's postinst hook touches /var/run/reboot-required and lists the package in
+    reboot-required.pkgs; wazo-upgrade itself says nothing about a reboot."""
+    host = fresh_secondary
+    lab.run(host, "rm -f /var/run/reboot-required /var/run/reboot-required.pkgs; "
+                  "echo linux-image-6.1.0-99-amd64 > /etc/wazo-standin/reboot-required-next-upgrade", check=True)
+    try:
+        out = lab.run(host, "wazo-upgrade -f", timeout=300)
+        assert out.returncode == 0 and "ERROR" not in out.stdout, out.stdout
+        assert "reboot" not in out.stdout.lower() and "restart the machine" not in out.stdout.lower()
+        assert versions(lab, host) == (NEW, NEW)
+        assert lab.run(host, "test -f /var/run/reboot-required").returncode == 0
+        assert lab.run(host, "cat /var/run/reboot-required.pkgs").stdout == "linux-image-6.1.0-99-amd64\n"
+        assert lab.run(host, "test -e /etc/wazo-standin/reboot-required-next-upgrade").returncode == 1, "not consumed"
+    finally:
+        lab.run(host, "rm -f /var/run/reboot-required /var/run/reboot-required.pkgs "
+                      "/etc/wazo-standin/reboot-required-next-upgrade")
+
+
 def test_pre_stop_failure_never_stops_services(lab, fresh_secondary):
     host = fresh_secondary
     lab.run(host, "echo pre-stop > /etc/wazo-standin/fail-next-upgrade", check=True)

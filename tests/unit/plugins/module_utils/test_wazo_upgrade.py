@@ -314,3 +314,20 @@ def test_not_running_services_ignores_services_stopped_on_purpose():
 
 def test_not_running_services_unreadable_output():
     assert wu.not_running_services('something else\n') is None
+
+
+@pytest.mark.parametrize('flag, pkgs, output, expected', [
+    (False, '', '', (False, [])),
+    (True, '', '', (True, [])),
+    (True, 'linux-image-6.1.0-28-amd64\nlibc6\n\nlibc6\n', '', (True, ['linux-image-6.1.0-28-amd64', 'libc6'])),
+    # wazo-dist-upgrade's display_reboot_notice
+    (False, '', '\n* You must RESTART the machine before using Wazo again.\n\n', (True, [])),
+])
+def test_reboot_required(flag, pkgs, output, expected):
+    assert wu.reboot_required(flag, pkgs, output) == expected
+
+
+def test_reboot_warning_names_the_host_and_packages():
+    text = wu.reboot_warning('secondary', ['linux-image-6.1.0-28-amd64'])
+    assert text.startswith('secondary needs a reboot') and 'linux-image-6.1.0-28-amd64' in text
+    assert '/var/run/reboot-required' in text
