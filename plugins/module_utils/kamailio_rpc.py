@@ -7,6 +7,10 @@ Typed results; RPC faults raise ``KamailioRPCFault``; a missing socket / FIFO or
 ``KamailioUnavailable``. Never shells out to ``kamcmd``/``kamctl`` (they exit 0 on errors). The route mode
 on top of it is in ``route_mode``; the lock in ``maintenance_lock``.
 
+Replies cannot be forged by another local user: the reply socket (or FIFO) is reachable only by its owner and
+Kamailio's group (a fresh directory of mode 0710, the socket 0620, group = the group of Kamailio's RPC
+socket), request ids are random, and a reply whose id is not the request's is rejected.
+
 Standard library only: installed on the proxy beside ``wazo-mode`` and ``wazo-ha-check``.
 """
 
@@ -16,6 +20,7 @@ __metaclass__ = type
 import errno
 import json
 import os
+import random
 import select
 import socket
 import stat
@@ -64,7 +69,8 @@ class KamailioRPC:
         self.path = path or (DEFAULT_DGRAM_PATH if transport == 'dgram' else DEFAULT_FIFO_PATH)
         self.timeout = float(timeout)
         self.reply_dir = reply_dir
-        self._id = 0
+        # A random start: a local user cannot guess the id of the next request.
+        self._id = random.SystemRandom().randrange(1, 2 ** 30)
 
     # -- low level -----------------------------------------------------------------------------
     def _request(self, method, params):
@@ -107,14 +113,16 @@ class KamailioRPC:
         if not os.path.exists(self.path):
             raise KamailioUnavailable('Kamailio RPC socket %s does not exist (is Kamailio running with '
                                       'jsonrpcs dgram transport?)' % self.path)
-        # Kamailio runs as its own user: our reply socket must be reachable and writable by it.
+        # Kamailio runs as its own user: our reply socket must be reachable and writable by it, and by nobody
+        # else (mkdtemp makes a 0700 directory of ours; Kamailio's group is let in below).
         tmpdir = tempfile.mkdtemp(prefix='wazo-mm-rpc.')
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         local = os.path.join(tmpdir, 'reply.sock')
         try:
-            os.chmod(tmpdir, 0o711)
+            peer = os.stat(self.path)
+            self._share_with_peer(tmpdir, peer, 0o710)
             sock.bind(local)
-            os.chmod(local, 0o666)
+            self._share_with_peer(local, peer, 0o620)
             try:
                 sock.sendto(json.dumps(req).encode('utf-8'), self.path)
             except (OSError, socket.error) as exc:
@@ -144,12 +152,32 @@ class KamailioRPC:
                     pass
 
     @staticmethod
+    def _share_with_peer(path, peer, mode):
+        """Give ``path`` (ours) to the group of Kamailio's RPC endpoint ``peer`` (a stat result) with ``mode``;
+        when we cannot (not root, not in that group) but Kamailio runs as our user, keep it to ourselves."""
+        try:
+            os.chown(path, -1, peer.st_gid)
+        except OSError as exc:
+            if exc.errno != errno.EPERM:
+                raise
+            if peer.st_uid != os.geteuid():
+                raise KamailioUnavailable(
+                    'cannot give Kamailio (uid %d, gid %d) access to a private reply endpoint: run as root or '
+                    'as a member of group %d' % (peer.st_uid, peer.st_gid, peer.st_gid))
+            mode &= 0o700
+        os.chmod(path, mode)
+
+    @staticmethod
     def _complete(buf, req_id):
+        """True when ``buf`` is a whole JSON reply to request ``req_id``; a reply to another id is rejected."""
         try:
             reply = json.loads(buf.decode('utf-8'))
         except ValueError:
             return False
-        return not isinstance(reply, dict) or reply.get('id') in (req_id, None)
+        if isinstance(reply, dict) and reply.get('id') != req_id:
+            raise KamailioError('rejected a reply with id %r to request id %r (not from Kamailio?)'
+                                % (reply.get('id'), req_id))
+        return True
 
     def _call_fifo(self, req):
         method = req['method']
@@ -165,7 +193,8 @@ class KamailioRPC:
         os.mkfifo(reply_path, 0o600)
         rfd = wfd = None
         try:
-            os.chmod(reply_path, 0o666)  # Kamailio (its own user) opens it for writing
+            # Kamailio (its own user) opens it for writing; nobody else may.
+            self._share_with_peer(reply_path, st, 0o620)
             # Open our end first (non-blocking read end needs no writer) so Kamailio can open it.
             rfd = os.open(reply_path, os.O_RDONLY | os.O_NONBLOCK)
             try:

@@ -204,3 +204,69 @@ def test_mode_names():
     with pytest.raises(rm.RouteModeError):
         rm.mode_name(1)
     assert rm.mode_value('maintenance') == 2
+
+
+# -- replies cannot be forged by another local user ------------------------------------------------
+def test_a_reply_to_another_id_is_rejected(tmp_path):
+    path = str(tmp_path / 'rpc.sock')
+    serve = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    serve.bind(path)
+
+    def wrong_id():  # a reply, but to another request
+        data, addr = serve.recvfrom(65536)
+        req = json.loads(data)
+        serve.sendto(json.dumps({'jsonrpc': '2.0', 'id': req['id'] + 1, 'result': 'forged'}).encode(), addr)
+
+    thread = threading.Thread(target=wrong_id, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(k.KamailioError, match='rejected a reply with id'):
+            k.KamailioRPC('dgram', path, timeout=2).call('core.version')
+    finally:
+        thread.join(5)
+        serve.close()
+
+
+def test_request_ids_are_not_predictable():
+    assert k.KamailioRPC('dgram', '/nonexistent')._id != k.KamailioRPC('dgram', '/nonexistent')._id
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root to act as another local user')
+def test_another_local_user_cannot_reach_the_reply_socket(tmp_path):
+    """While a call waits for its reply, a process of another user (nobody) tries to send a forged reply."""
+    os.chmod(str(tmp_path), 0o755)
+    path = str(tmp_path / 'rpc.sock')
+    serve = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    serve.bind(path)
+    attempt = {}
+
+    def forge_then_answer():
+        data, addr = serve.recvfrom(65536)
+        req = json.loads(data)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the other local user
+            os.close(read_end)
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                forger = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                forger.sendto(json.dumps({'jsonrpc': '2.0', 'id': req['id'], 'result': 'forged'}).encode(), addr)
+                os.write(write_end, b'sent')
+            except OSError as exc:
+                os.write(write_end, ('refused: %s' % exc.strerror).encode())
+            os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        with os.fdopen(read_end, 'rb') as handle:
+            attempt['result'] = handle.read().decode()
+        serve.sendto(json.dumps({'jsonrpc': '2.0', 'id': req['id'], 'result': 'genuine'}).encode(), addr)
+
+    thread = threading.Thread(target=forge_then_answer, daemon=True)
+    thread.start()
+    try:
+        assert k.KamailioRPC('dgram', path, timeout=5).call('core.version') == 'genuine'
+    finally:
+        thread.join(5)
+        serve.close()
+    assert attempt['result'].startswith('refused: Permission denied'), attempt
