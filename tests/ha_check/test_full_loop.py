@@ -105,3 +105,44 @@ def test_operator_maintenance_is_not_failed_back(loop):
     assert st['state'] == 'operator' and not st['failover_owned']
     with open(os.path.join(loop.env.state, 'ha-check.json')) as f:
         json.load(f)
+
+
+def test_corrupt_lock_file_does_not_kill_the_loop(loop):
+    """Bytes that are not text in maintenance.lock: the daemon keeps running, counts the lock as held
+    (no failover on a lock it cannot read), and fails over as soon as the file is removed."""
+    loop.start_check()
+    lock = os.path.join(loop.env.state, 'maintenance.lock')
+    with open(lock, 'wb') as f:
+        f.write(b'\xff\xfe\x00not a lock')
+    try:
+        loop.silence_primary('kill')
+        assert loop.wait_mode('maintenance', 3) is None
+        st = wait_state(loop, 'paused')
+        assert loop.thread.is_alive() and 'maintenance.lock' in st['reason']
+    finally:
+        os.unlink(lock)
+    assert loop.wait_mode('maintenance', 3) is not None
+    assert wait_state(loop, 'failover')['failover_owned'] is True
+
+
+def test_persist_failure_is_not_a_failover(loop):
+    """routemode.cfg cannot be written: Kamailio is not switched, no failover is owned, the error is in
+    the state; once the file can be written the next round fails over, file and Kamailio together."""
+    loop.start_check()
+    path = os.path.join(loop.env.state, 'routemode.cfg')
+    os.rename(path, path + '.saved')
+    os.mkdir(path)
+    try:
+        loop.silence_primary('kill')
+        st = wait_state(loop, 'error', timeout=4)
+        assert 'failover failed' in st['reason'] and 'routemode.cfg' in st['reason']
+        assert not st['failover_owned'] and st['pending_switch']['to'] == 'maintenance'
+        assert loop.mode() == 'normal' and loop.thread.is_alive()
+        assert not os.path.exists(os.path.join(loop.env.state, 'maintenance.lock'))
+    finally:
+        os.rmdir(path)
+        os.rename(path + '.saved', path)
+    assert loop.wait_mode('maintenance', 3) is not None
+    harness.wait_until(lambda: loop.persisted() == 'maintenance', 2, 0.02, 'mode persisted')
+    st = wait_state(loop, 'failover')
+    assert st['failover_owned'] is True and st['pending_switch'] is None

@@ -55,6 +55,14 @@ def test_unit_restarts_always():
     assert 'Restart=always' in unit and '--config /etc/wazo-maintenance/ha-check.conf' in unit
 
 
+def test_unit_watchdog():
+    """systemd kills and restarts a daemon that stopped notifying (it notifies with the standard library)."""
+    unit = render('wazo-ha-check.service.j2', wazo_mm_ha_check_bin='/usr/local/sbin/wazo-ha-check',
+                  wazo_mm_ha_check_config='/etc/wazo-maintenance/ha-check.conf').splitlines()
+    assert 'Type=notify' in unit and 'WatchdogSec=10' in unit and 'NotifyAccess=main' in unit
+    assert any(line.startswith('TimeoutAbortSec=') for line in unit)
+
+
 def test_argument_specs_cover_defaults():
     with open(os.path.join(ROLE, 'defaults', 'main.yml')) as f:
         defaults = set(yaml.safe_load(f))

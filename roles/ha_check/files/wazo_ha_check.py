@@ -23,6 +23,14 @@ Runs on the Kamailio proxy as ``wazo-ha-check.service`` and replaces upstream's 
 * State for ``wazo-mode status`` in ``/var/lib/wazo-maintenance/ha-check.json`` (see ``StateFile``).
 * Every transition and every change of health is logged with its reason on stdout (the journal,
   with ``<N>`` syslog level prefixes under systemd).
+* Never dies silently: an error in a round (a lock file it cannot read, a state directory it cannot
+  write, a Kamailio RPC error, an exception while probing) is logged and the next round runs. Under
+  systemd (``Type=notify``) it says READY once the first round ran and WATCHDOG after every round
+  through ``$NOTIFY_SOCKET``: a daemon that hangs is killed and restarted by systemd (``WatchdogSec``).
+* A switch it could not finish (Kamailio refused it, its reply was lost, the daemon was killed in the
+  middle) is written ahead in the state file as ``pending_switch`` and settled on the next rounds:
+  completed if it is still needed, undone otherwise. The maintenance lock is read again right before a
+  switch: a lock taken meanwhile wins, the switch is not made.
 
 Usage: wazo-ha-check [--config FILE] | --check-config FILE | --probe HOST[:PORT]
 """
@@ -31,14 +39,17 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import configparser
+import faulthandler
 import ipaddress
 import json
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
+import traceback
 
 __metaclass__ = type
 
@@ -279,11 +290,14 @@ class KamailioBackend:
         self.cfg = cfg
         self.rpc = KamailioRPC(cfg.rpc_transport, cfg.rpc_path, cfg.rpc_timeout)
 
+    # Any exception of the shared code becomes a BackendError: the round logs it and the next one retries.
     def get_mode(self):
         try:
             return route_mode.mode_value(route_mode.running_mode(self.rpc))
         except KamailioError as exc:
             raise BackendError(str(exc))
+        except Exception as exc:  # pylint: disable=broad-except
+            raise BackendError('unexpected %s: %s' % (type(exc).__name__, exc))
 
     def set_mode(self, value):
         """The one route switch (routemode.cfg first, then Kamailio, both read back)."""
@@ -291,16 +305,23 @@ class KamailioBackend:
             route_mode.switch(self.rpc, MODE_NAMES[value], self.cfg.state_dir)
         except (IOError, OSError, KamailioError) as exc:
             raise BackendError(str(exc))
+        except Exception as exc:  # pylint: disable=broad-except
+            raise BackendError('unexpected %s: %s' % (type(exc).__name__, exc))
 
     def persisted_mode_mtime(self):
-        return route_mode.persisted_mtime(self.cfg.state_dir)
+        try:
+            return route_mode.persisted_mtime(self.cfg.state_dir)
+        except Exception:  # pylint: disable=broad-except
+            return None
 
     def get_lock(self):
         try:
             return maintenance_lock.read_lock(self.cfg.state_dir)
-        except (IOError, OSError) as exc:
-            # An unreadable lock counts as held: never act on a guess.
-            return {'owner': 'unknown', 'reason': 'cannot read lock: %s' % exc, 'since': None}
+        except Exception as exc:  # pylint: disable=broad-except
+            # An unreadable lock (I/O error, bytes that are not text, ...) counts as held: never act on a guess.
+            return {'owner': 'unknown', 'since': None,
+                    'reason': 'cannot read %s (%s: %s): remove or repair it'
+                              % (maintenance_lock.lock_file(self.cfg.state_dir), type(exc).__name__, exc)}
 
     def ssh_run(self, host, command):
         try:
@@ -393,6 +414,10 @@ class HACheck:
 
         saved = state_store.load()
         self.owned = bool(saved.get('failover_owned'))   # mode 2 was set by us
+        # A switch begun and not finished (written ahead of it): {kind, from, to, at, epoch}.
+        pending = saved.get('pending_switch')
+        self.pending = pending if isinstance(pending, dict) and pending.get('to') in route_mode.MODES \
+            and pending.get('from') in route_mode.MODES else None
         self.state = S_STARTING
         self.reason = 'starting'
         self.since_wall = self.wall()
@@ -505,10 +530,33 @@ class HACheck:
                                 % (self.lock.get('owner'),))
                 self._forget('paused')
             self.lock = None
-            self._decide(now, mode)
+            if self.pending is not None:
+                self._settle(now)
+            else:
+                self._decide(now, mode)
         self._save(now)
 
+    def round_failed(self, exc):
+        """A round ended with an exception (logged by the caller): say so in the state file."""
+        self._set_state(S_ERROR, 'round failed: %s: %s' % (type(exc).__name__, exc))
+        self._save(self.clock())
+
     def _observe_mode(self, mode, lock):
+        if self.expected_mode is None and self.pending is not None:    # first reading, a switch unfinished
+            self.expected_mode = mode
+            if self._mode_rewritten_since(self.pending.get('epoch')):
+                self.log.notice('routemode.cfg was rewritten after the unfinished %s of the previous HA check run '
+                                '(while it was not running): the route mode now belongs to an operator'
+                                % self.pending.get('kind'))
+                self.pending = None
+                self.owned = False
+            else:
+                pend = self.pending
+                self.log.notice('started with an unfinished %s (%s -> %s, begun %s): it is completed if still '
+                                'needed, undone otherwise'
+                                % (pend.get('kind'), pend.get('from'), pend.get('to'), pend.get('at')))
+            self._dirty = True
+            return
         if self.expected_mode is None:          # first reading since start
             self.expected_mode = mode
             if mode == MAINTENANCE and self.owned:
@@ -523,6 +571,13 @@ class HACheck:
                 self.owned = False
             self.owned = self.owned and mode == MAINTENANCE
             return
+        if mode != self.expected_mode and self.pending is not None and lock is None:
+            # Between the two modes of our own unfinished switch: not somebody else's change.
+            self.log.info('route mode %s -> %s during the unfinished %s'
+                          % (MODE_NAMES.get(self.expected_mode), MODE_NAMES.get(mode), self.pending.get('kind')))
+            self.expected_mode = mode
+            self._dirty = True
+            return
         if mode != self.expected_mode:
             who = 'by the lock holder %s' % lock.get('owner') if lock else 'outside the HA check'
             self.log.notice('route mode changed %s -> %s %s'
@@ -534,14 +589,27 @@ class HACheck:
             self._dirty = True
 
     def _mode_rewritten_since_our_switch(self):
+        return self._mode_rewritten_since((self.last_transition or {}).get('epoch'))
+
+    def _mode_rewritten_since(self, epoch):
         getter = getattr(self.backend, 'persisted_mode_mtime', None)
-        epoch = (self.last_transition or {}).get('epoch')
         if getter is None or epoch is None:
             return False
         mtime = getter()
-        return mtime is not None and mtime > float(epoch) + 2
+        # our own write comes within a few RPC round trips of the epoch
+        return mtime is not None and mtime > float(epoch) + max(2.0, 3 * self.cfg.rpc_timeout)
 
     def _pause(self, lock, mode):
+        if self.pending is not None:
+            # The lock holder is in charge now: the HA check neither completes nor undoes its switch.
+            self.log.warning('maintenance lock taken by %s while the HA check\'s %s (%s -> %s) was unfinished; '
+                             'Kamailio runs %s: left to the lock holder, the HA check will not fail it back'
+                             % (lock.get('owner'), self.pending.get('kind'), self.pending.get('from'),
+                                self.pending.get('to'), MODE_NAMES.get(mode)))
+            self.owned = self.pending.get('kind') == 'failback' and mode == MAINTENANCE
+            self.pending = None
+            self.expected_mode = mode
+            self._dirty = True
         if self.lock is None or self.lock.get('owner') != lock.get('owner'):
             self.log.notice('HA check PAUSED: maintenance lock held by %s since %s (%s); no failover, no failback '
                             'until it is released' % (lock.get('owner'), lock.get('since'), lock.get('reason')))
@@ -598,33 +666,88 @@ class HACheck:
             return
         self._failback(now, healthy_for)
 
+    # -- an unfinished switch
+    def _settle(self, now):
+        """Complete the unfinished switch if it is still needed, else undo it (back to where it started)."""
+        kind = self.pending.get('kind')
+        if kind == 'failover':
+            needed = self.p_declared_down and (self.secondary_healthy() or not self.cfg.require_secondary_healthy)
+        else:
+            needed = self.p_healthy_since is not None
+        if needed and kind == 'failover':
+            self._failover(now)
+        elif needed:
+            self._failback(now, now - self.p_healthy_since)
+        else:
+            back = route_mode.MODES[self.pending['from']]
+            if self._switch(now, back, kind):
+                self.log.notice('unfinished %s undone: route mode %s (%s)' % (
+                    kind, MODE_NAMES[back], 'primary %s answers again' % self.cfg.primary if kind == 'failover'
+                    else 'primary %s failed again' % self.cfg.primary))
+                self._set_state(S_FAILOVER if back == MAINTENANCE else S_NORMAL,
+                                'unfinished %s undone' % kind)
+
     # -- transitions
-    def _transition(self, now, new_mode, state, reason, actions_host, commands, name):
-        old = self.mode
+    def _switch(self, now, new_mode, kind):
+        """The lock read again, the switch written ahead in the state file, then route_mode.switch.
+
+        True when done (ownership recorded at once: the maintenance mode is the HA check's). On failure the
+        switch stays pending: the next rounds complete or undo it.
+        """
+        lock = self.backend.get_lock()
+        if lock is not None:
+            self.log.notice('%s not made: the maintenance lock was taken meanwhile by %s (%s); the lock holder '
+                            'is in charge' % (kind.upper(), lock.get('owner'), lock.get('reason')))
+            self._pause(lock, self.mode)
+            return False
+        if self.pending is None:
+            self.pending = {'kind': kind, 'from': MODE_NAMES.get(self.mode), 'to': MODE_NAMES[new_mode],
+                            'at': iso(self.wall()), 'epoch': round(self.wall(), 3)}
+        self._dirty = True
+        self._save(now)
         try:
             self.backend.set_mode(new_mode)
         except BackendError as exc:
-            self._once('switch-error', 'error', '%s FAILED: cannot set route mode %s: %s (retrying)'
-                       % (name.upper(), MODE_NAMES[new_mode], exc))
-            self._set_state(S_ERROR, '%s failed: %s' % (name, exc))
+            try:
+                running = self.backend.get_mode()
+                self.mode = self.expected_mode = running
+            except BackendError:
+                running = None
+            self._once('switch-error', 'error', '%s FAILED: cannot set route mode %s: %s; Kamailio runs %s; '
+                       'completed on a next round if still needed, else undone'
+                       % (kind.upper(), MODE_NAMES[new_mode], exc, MODE_NAMES.get(running, 'an unknown mode')))
+            self._set_state(S_ERROR, '%s failed: %s' % (kind, exc))
             return False
-        self._forget('switch-error')
+        self.pending = None
+        self.owned = new_mode == MAINTENANCE
         self.mode = self.expected_mode = new_mode
+        self._forget('switch-error')
+        self._dirty = True
+        return True
+
+    def _transition(self, now, new_mode, state, reason, actions_host, commands, name):
+        old = self.pending.get('from') if self.pending else MODE_NAMES.get(self.mode)
+        retried = self.pending is not None
+        if not self._switch(now, new_mode, name):
+            return False
         self.last_transition_mono = now
         self.transitions += 1
-        self.last_transition = {'at': iso(self.wall()), 'epoch': round(self.wall(), 3), 'from': MODE_NAMES.get(old), 'to': MODE_NAMES[new_mode],
-                                'by': 'wazo-ha-check', 'kind': name, 'reason': reason}
-        self.log.notice('%s: route mode %s -> %s (traffic to the %s): %s' % (
-            name.upper(), MODE_NAMES.get(old), MODE_NAMES[new_mode],
+        self.last_transition = {'at': iso(self.wall()), 'epoch': round(self.wall(), 3), 'from': old,
+                                'to': MODE_NAMES[new_mode], 'by': 'wazo-ha-check', 'kind': name, 'reason': reason}
+        self.log.notice('%s: route mode %s -> %s (traffic to the %s): %s%s' % (
+            name.upper(), old, MODE_NAMES[new_mode],
             'secondary %s' % self.cfg.secondary if new_mode == MAINTENANCE else 'primary %s' % self.cfg.primary,
-            reason))
+            reason, ' (completed on a retry)' if retried else ''))
         self._set_state(state, reason)
-        self._dirty = True
         if commands and self.runner is not None:
-            with self.lock_:
-                self.last_actions = {'kind': name, 'host': actions_host, 'started': iso(self.wall()),
-                                     'done': None, 'results': []}
-            self.runner.submit(name, actions_host, commands)
+            try:
+                with self.lock_:
+                    self.last_actions = {'kind': name, 'host': actions_host, 'started': iso(self.wall()),
+                                         'done': None, 'results': []}
+                self.runner.submit(name, actions_host, commands)
+            except Exception as exc:  # pylint: disable=broad-except
+                self.log.error('%s actions on %s not started: %s: %s (the switch stands)'
+                               % (name, actions_host, type(exc).__name__, exc))
         return True
 
     def _failover(self, now):
@@ -632,14 +755,12 @@ class HACheck:
             self.cfg.primary, self.p_failures, self.p_last.describe() if self.p_last else '?')
         if self._transition(now, MAINTENANCE, S_FAILOVER, reason, self.cfg.secondary,
                             self.cfg.failover_commands, 'failover'):
-            self.owned = True
             self._forget('failover-blocked')
 
     def _failback(self, now, healthy_for):
         reason = 'primary %s answered every SIP OPTIONS probe for %.1f s (failback_delay %g s)' % (
             self.cfg.primary, healthy_for, self.cfg.failback_delay)
         if self._transition(now, NORMAL, S_NORMAL, reason, self.cfg.primary, self.cfg.failback_commands, 'failback'):
-            self.owned = False
             self._forget('failback-wait')
 
     def actions_done(self, name, host, results):
@@ -660,6 +781,7 @@ class HACheck:
             'reason': self.reason,
             'route_mode': MODE_NAMES.get(self.mode),
             'failover_owned': self.owned,
+            'pending_switch': self.pending,
             'lock': self.lock,
             'primary': {'address': self.cfg.primary, 'healthy': bool(p and p.ok), 'down': self.p_declared_down,
                         'consecutive_failures': self.p_failures, 'last_probe': p.describe() if p else None,
@@ -697,25 +819,110 @@ class HACheck:
             pass
 
 
+# -- systemd ------------------------------------------------------------------------------------
+class Notifier:
+    """systemd's notification protocol (sd_notify) with the standard library: one datagram of
+    ``KEY=value`` lines to the unix socket in ``$NOTIFY_SOCKET`` (a path, or ``@name`` for an abstract
+    one). Without ``$NOTIFY_SOCKET`` (not under systemd) every call does nothing."""
+
+    def __init__(self, log, environ=None):
+        environ = os.environ if environ is None else environ
+        self.log = log
+        address = environ.get('NOTIFY_SOCKET') or ''
+        self.address = None
+        if address.startswith('@'):
+            self.address = '\0' + address[1:]
+        elif address.startswith('/'):
+            self.address = address
+        self.failed = False
+
+    def notify(self, *lines):
+        if self.address is None:
+            return False
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                sock.connect(self.address)
+                sock.sendall('\n'.join(lines).encode('utf-8', 'replace'))
+            finally:
+                sock.close()
+        except (IOError, OSError) as exc:
+            if not self.failed:
+                self.log.error('cannot notify systemd on %s: %s (the watchdog will restart the service)'
+                               % (self.address.replace('\0', '@'), exc))
+            self.failed = True
+            return False
+        self.failed = False
+        return True
+
+
+class RoundErrors:
+    """Errors that end a round: the first of a kind logged with its traceback, repeats counted and
+    reminded every ``remind`` seconds, the recovery logged."""
+
+    def __init__(self, log, clock=time.monotonic, remind=60):
+        self.log = log
+        self.clock = clock
+        self.remind = remind
+        self.key = None
+        self.count = 0
+        self.last_log = None
+
+    def failed(self, exc):
+        key = '%s: %s' % (type(exc).__name__, exc)
+        self.count += 1
+        now = self.clock()
+        if key != self.key:
+            self.key, self.last_log = key, now
+            trace = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__)).strip()
+            self.log.error('error in a round (the next round runs): %s | %s' % (key, trace.replace('\n', ' | ')))
+        elif now - self.last_log >= self.remind:
+            self.last_log = now
+            self.log.error('error in a round again (%d rounds failed so far): %s' % (self.count, key))
+
+    def ok(self):
+        if self.count:
+            self.log.notice('recovered after %d failed rounds (last error: %s)' % (self.count, self.key))
+        self.key, self.count, self.last_log = None, 0, None
+
+
 # -- main ---------------------------------------------------------------------------------------
-def run(cfg, log, stop, backend=None, prober=None, store=None, max_rounds=None):
+def run(cfg, log, stop, backend=None, prober=None, store=None, max_rounds=None, notifier=None):
+    """The probe loop: one round every probe_interval; an error in a round is logged, the next runs."""
     backend = backend or KamailioBackend(cfg)
     store = store or StateFile(cfg.state_file)
+    notifier = notifier or Notifier(log)
     targets = [(cfg.primary, cfg.primary_port), (cfg.secondary, cfg.secondary_port)]
     prober = prober or OptionsProber(targets, cfg.probe_timeout)
     check = HACheck(cfg, backend, log, store)
     check.runner = ActionRunner(backend.ssh_run, log, on_done=check.actions_done)
+    errors = RoundErrors(log)
     log.notice('wazo-ha-check started: primary %s:%d, secondary %s:%d, probe every %g s (timeout %g s), down after %d '
                'failures (<= %.1f s), failback after %g s healthy, min %g s between switches'
                % (cfg.primary, cfg.primary_port, cfg.secondary, cfg.secondary_port, cfg.probe_interval,
                   cfg.probe_timeout, cfg.down_after, cfg.detection_time, cfg.failback_delay,
                   cfg.min_transition_interval))
     rounds = 0
+    status = None
     next_round = time.monotonic()
     try:
         while not stop.is_set():
-            results = prober.probe()
-            check.tick(results[targets[0]], results.get(targets[1]))
+            try:
+                results = prober.probe()
+                check.tick(results[targets[0]], results.get(targets[1]))
+                errors.ok()
+            except Exception as exc:  # pylint: disable=broad-except
+                errors.failed(exc)
+                try:
+                    check.round_failed(exc)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+            # READY once the first round ran, then WATCHDOG after every round (a hung loop stops them).
+            lines = ['READY=1' if rounds == 0 else 'WATCHDOG=1']
+            if (check.state, check.reason) != status:
+                status = (check.state, check.reason)
+                lines.append('STATUS=%s: %s' % status)
+            notifier.notify(*lines)
             rounds += 1
             if max_rounds is not None and rounds >= max_rounds:
                 break
@@ -726,6 +933,7 @@ def run(cfg, log, stop, backend=None, prober=None, store=None, max_rounds=None):
                 delay = 0
             stop.wait(delay)
     finally:
+        notifier.notify('STOPPING=1')
         prober.close()
         check.stopped()
         log.notice('wazo-ha-check stopped')
@@ -767,6 +975,8 @@ def main(argv=None):
         print('wazo-ha-check: %s' % exc, file=sys.stderr)
         return 2
     log = Log(debug=cfg.debug)
+    # A fatal signal (the watchdog's SIGABRT) prints every thread's stack to the journal first.
+    faulthandler.enable()
     stop = threading.Event()
 
     def _stop(signum, _frame):
