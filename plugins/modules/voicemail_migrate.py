@@ -30,6 +30,19 @@ description:
   - B(No-op when done.) Once O(src) has been renamed, a marker C(.wazo-mm-migrated) is written in
     O(backup); later runs only look at O(src) (new messages written locally since then), never copy the
     old tree again, so messages deleted from the share are not resurrected.
+  - B(No message written during the migration is lost.) The copy is repeated while the spool is in use
+    (each pass copies what the previous one had not seen). Then the writes are held. Once no file of O(src)
+    is open for writing (at most O(quiet_timeout) seconds, else the run stops before renaming anything),
+    O(src) is renamed away and recreated empty, owned by root, mode 0755, so Asterisk (the C(asterisk) user)
+    cannot record anything there until the share is mounted on it. A last pass copies what was written
+    meanwhile, every file is verified by SHA-256, and only then is the completion marker written.
+  - B(Never beyond the share's space.) Before copying, the space (and inodes) the files still to copy need,
+    plus a margin of 1 MiB and 1 %, is compared with what the share has free; short, the module fails before
+    writing or renaming anything.
+  - B(Nothing hidden under the share.) When O(src) is already a mount point (the migration is over), the
+    module looks under it (a private bind mount of its parent). Files found there, written while the share
+    was not mounted, are listed and the module fails with the remedy; the bare mount point is kept owned by
+    root, mode 0755.
   - Owner, group, mode and modification time of files, directories and symbolic links are preserved.
 author:
   - wazo.maintenance_mode contributors (@wazo-platform)
@@ -49,7 +62,8 @@ options:
     required: true
   dest:
     description:
-      - The shared directory to copy into. Must exist (mount the share first).
+      - The shared directory to copy into. Must exist (mount the share first). Not used when O(src) is a mount
+        point.
     type: path
     required: true
   backup:
@@ -64,9 +78,17 @@ options:
         once every file is verified. With V(false), only copy and verify.
     type: bool
     default: true
+  quiet_timeout:
+    description:
+      - Seconds to wait, before the rename, until no file of O(src) is open for writing (a message being
+        recorded). Still busy after that, the module fails without renaming anything; rerun it.
+    type: int
+    default: 60
 notes:
   - An error while writing to O(dest) (share full, read-only, a name in the way, I/O error) stops the run with
     the file concerned and the number of files copied; nothing is renamed and a rerun resumes.
+  - Between the rename and the mount of the share on O(src), voicemail cannot be recorded (Asterisk gets a
+    permission error); mount the share right after this module (the role voicemail_nfs does).
   - The checksum is SHA-256; every file is read twice on the destination side (after writing and in the
     final verification).
 '''
@@ -115,6 +137,11 @@ sources:
   returned: always
   type: list
   elements: str
+hidden_files:
+  description: When O(src) is a mount point, the files found under it (relative paths, at most 200 listed).
+  returned: always
+  type: list
+  elements: str
 finalized:
   description: Whether O(src) was renamed (or emptied into O(backup)) by this run.
   returned: always
@@ -126,15 +153,21 @@ import hashlib
 import json
 import os
 import socket
+import shutil
 import stat
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import voicemail_spool as spool
 
 MARKER = '.wazo-mm-migrated'
 TMP_PREFIX = '.wazo-mm-tmp.'
+HELD_SUFFIX = '.wazo-mm-held'
 LIST_LIMIT = 200
 CHUNK = 1024 * 1024
+# Copy passes while the spool is live, before the cut-over (each copies what the previous one did not see).
+LIVE_PASSES = 3
 
 
 class Conflict(Exception):
@@ -159,6 +192,15 @@ def entry_digest(path, st):
     return ('file', sha256_file(path))
 
 
+def _lstat(path):
+    try:
+        return os.lstat(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise
+
+
 def walk_tree(root, skip_names=()):
     """Return (dirs, entries): relative dirs (parents first) and {relpath: lstat} of files and symlinks."""
     dirs, entries, others = [], {}, []
@@ -167,7 +209,10 @@ def walk_tree(root, skip_names=()):
         rel_dir = os.path.relpath(cur, root)
         for d in list(dirnames):
             full = os.path.join(cur, d)
-            st = os.lstat(full)
+            st = _lstat(full)
+            if st is None:  # removed meanwhile (the spool is in use)
+                dirnames.remove(d)
+                continue
             rel = os.path.normpath(os.path.join(rel_dir, d))
             if stat.S_ISLNK(st.st_mode):
                 # os.walk does not follow symlinks to directories: keep the link itself.
@@ -181,7 +226,9 @@ def walk_tree(root, skip_names=()):
             if f.startswith(TMP_PREFIX):
                 continue
             full = os.path.join(cur, f)
-            st = os.lstat(full)
+            st = _lstat(full)
+            if st is None:  # removed or renamed meanwhile (Asterisk's tmp/ files)
+                continue
             rel = os.path.normpath(os.path.join(rel_dir, f))
             if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
                 entries[rel] = st
@@ -207,10 +254,14 @@ class Migration(object):
         self.dest = os.path.normpath(p['dest'])
         self.backup = os.path.normpath(p['backup'])
         self.finalize = p['finalize']
+        self.quiet_timeout = p['quiet_timeout']
         self.check = module.check_mode
         self.tag = socket.gethostname().replace('/', '_')
+        self.dest_missing = False
+        self._digests = {}
         self.result = dict(changed=False, copied=0, present=0, verified=0, total=0, bytes_copied=0,
-                           copied_files=[], conflicts=[], sources=[], finalized=False, warnings_list=[])
+                           copied_files=[], conflicts=[], sources=[], finalized=False, hidden_files=[],
+                           warnings_list=[])
 
     # --- helpers ---------------------------------------------------------------------------------
     def fail(self, msg, **extra):
@@ -234,9 +285,33 @@ class Migration(object):
                 'nothing was overwritten. Resolve them (keep one version, rename the other to a free '
                 'msgNNNN number) and rerun: %s%s' % (len(conflicts), '; '.join(lines), more))
 
+    def digest(self, path, st):
+        """entry_digest, computed once per version of a file across the passes (same inode, size, times)."""
+        key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        dig = self._digests.get(key)
+        if dig is None:
+            dig = self._digests[key] = entry_digest(path, st)
+        return dig
+
+    def remember(self, path, dig):
+        st = _lstat(path)
+        if st is not None:
+            self._digests[(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)] = dig
+
+    def held_dirs(self):
+        """Local trees set aside by a cut-over while O(backup) already existed (merged into it at the end)."""
+        parent, name = os.path.split(self.src)
+        prefix = name + HELD_SUFFIX
+        try:
+            names = sorted(n for n in os.listdir(parent or '.') if n.startswith(prefix))
+        except OSError:
+            return []
+        return [os.path.join(parent, n) for n in names if os.path.isdir(os.path.join(parent, n))]
+
     # --- phases --------------------------------------------------------------------------------
     def preflight(self):
-        self.dest_missing = False
+        if os.path.lexists(self.src) and os.path.isdir(self.src) and os.path.ismount(self.src):
+            self.inspect_underneath()  # the migration is over: only look under the share; exits
         if not os.path.isdir(self.dest):
             if not self.check or os.path.lexists(self.dest):
                 self.fail('dest %s does not exist or is not a directory: mount the share first' % self.dest)
@@ -247,18 +322,51 @@ class Migration(object):
         if os.path.lexists(self.src):
             if not os.path.isdir(self.src) or os.path.islink(self.src):
                 self.fail('src %s is not a directory' % self.src)
-            if os.path.ismount(self.src):
-                self.fail('src %s is a mount point: the share is already mounted there' % self.src)
             if not self.dest_missing and os.path.samefile(self.src, self.dest):
                 self.fail('src %s and dest %s are the same directory' % (self.src, self.dest))
         if os.path.lexists(self.backup) and not os.path.isdir(self.backup):
             self.fail('backup %s exists and is not a directory' % self.backup)
+
+    def inspect_underneath(self):
+        """The share is mounted on src: report the files hidden under it (written while it was not mounted),
+        and keep the bare mount point root's, so that nothing can be recorded there again."""
+        workdir = tempfile.mkdtemp(prefix='wazo-mm-underneath.')
+        try:
+            rc, out, err = self.module.run_command(spool.underneath_argv(self.src, workdir))
+            if rc != 0:
+                self.fail('cannot look under the share mounted on %s (rc %d): %s' % (self.src, rc, err.strip()))
+            uid, gid, mode, files = spool.parse_underneath(out)
+            if not spool.mountpoint_ok(uid, gid, mode):
+                self.result['changed'] = True
+                self.result['diff'] = dict(before_header='%s (under the share)' % self.src,
+                                           after_header='%s (under the share)' % self.src,
+                                           before='owner %d:%d mode %04o\n' % (uid, gid, mode),
+                                           after='owner %d:%d mode %04o\n' % (
+                                               spool.MOUNTPOINT_UID, spool.MOUNTPOINT_GID, spool.MOUNTPOINT_MODE))
+                if not self.check:
+                    rc, out, err = self.module.run_command(spool.underneath_argv(self.src, workdir, fix=True))
+                    if rc != 0:
+                        self.fail('cannot set the owner and mode of the mount point %s under the share (rc %d): %s'
+                                  % (self.src, rc, err.strip()))
+        finally:
+            os.rmdir(workdir)
+        self.result['hidden_files'] = files[:LIST_LIMIT]
+        if files:
+            more = '' if len(files) <= 50 else ' (and %d more)' % (len(files) - 50)
+            self.fail('%d file(s) lie hidden under the share mounted on %s (written there while the share was not '
+                      'mounted): %s%s. They are not on the share and Asterisk does not see them. To put them on the '
+                      'share without overwriting anything: umount %s, then rerun setup.yml (the migration copies them '
+                      'and keeps them in %s)' % (len(files), self.src, ', '.join(files[:50]), more, self.src,
+                                                 self.backup))
+        self.result.pop('warnings_list')
+        self.module.exit_json(**self.result)
 
     def sources(self):
         srcs = []
         backup_done = os.path.exists(os.path.join(self.backup, MARKER))
         if os.path.isdir(self.backup) and not backup_done:
             srcs.append(self.backup)  # interrupted after the rename: the old tree is still to be copied
+        srcs.extend(self.held_dirs())
         if os.path.isdir(self.src):
             srcs.append(self.src)
         self.result['sources'] = srcs
@@ -284,12 +392,21 @@ class Migration(object):
         for root in srcs:
             d, e, others = walk_tree(root, skip_names=(MARKER,))
             for rel in others:
-                self.result['warnings_list'].append('skipped %s: not a regular file' % os.path.join(root, rel))
+                msg = 'skipped %s: not a regular file' % os.path.join(root, rel)
+                if msg not in self.result['warnings_list']:
+                    self.result['warnings_list'].append(msg)
             for rel in d:
-                dirs.setdefault(rel, (root, os.lstat(os.path.join(root, rel))))
+                st = _lstat(os.path.join(root, rel))
+                if st is not None:
+                    dirs.setdefault(rel, (root, st))
             for rel, st in e.items():
                 full = os.path.join(root, rel)
-                dig = entry_digest(full, st)
+                try:
+                    dig = self.digest(full, st)
+                except OSError as err:
+                    if err.errno != errno.ENOENT:
+                        raise
+                    continue  # gone since the walk: not a message of the spool any more
                 if rel in entries:
                     other_root, _ost, other_dig = entries[rel]
                     if other_dig != dig:
@@ -318,13 +435,29 @@ class Migration(object):
             elif dig[0] == 'file' and stat.S_ISREG(dst.st_mode) and dst.st_size != st.st_size:
                 ddig = ('file', 'size %d' % dst.st_size)
             else:
-                ddig = entry_digest(target, dst)
-            if ddig == dig:
-                self.result['present'] += 1
-            else:
+                ddig = self.digest(target, dst)
+            if ddig != dig:
                 conflicts.append(dict(path=rel, source=os.path.join(root, rel), source_digest=':'.join(dig),
                                       other=target, other_digest=':'.join(ddig)))
         return to_copy, conflicts
+
+    def check_space(self, entries, to_copy, dirs, first):
+        """Refuse, before writing, a share without the room (space and names) for what is left to copy."""
+        if self.dest_missing or not to_copy:
+            return
+        new_dirs = [rel for rel in dirs if not os.path.isdir(os.path.join(self.dest, rel))]
+        short = spool.space_shortage(self.dest, [entries[rel][1].st_size for rel in to_copy],
+                                     len(to_copy) + len(new_dirs))
+        if short is None:
+            return
+        what = ('%s free, the %d file(s) still to copy need %s (with a margin)'
+                % (spool.mib(short['free']), len(to_copy), spool.mib(short['needed'])))
+        if short['needed'] <= short['free']:
+            what = ('%d free inodes (file names), %d needed' % (short['free_inodes'], short['needed_inodes']))
+        state = ('nothing was copied and %s was not renamed' % self.src if first else
+                 '%d file(s) were copied by this run. %s' % (self.result['copied'], self.local_state()))
+        self.fail('not enough space on the voicemail share (mounted at %s): %s; %s. Free space on the NFS '
+                  'server (or grow the export), then rerun: the migration resumes.' % (self.dest, what, state))
 
     def ensure_dirs(self, dirs, rels):
         needed = set()
@@ -345,23 +478,35 @@ class Migration(object):
             st = dirs[rel][1] if rel in dirs else os.lstat(self.dest)
             apply_attrs(target, st)
 
+    def tree_reference(self):
+        """The local tree whose owner and mode an empty share root takes: src, unless it is already the
+        bare mount point (root's), then the tree set aside."""
+        for path in [self.src] + self.held_dirs() + [self.backup]:
+            if os.path.isdir(path):
+                st = os.stat(path)
+                if not spool.mountpoint_ok(st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)):
+                    return st
+        return None
+
     def ensure_dest_root(self):
         """An empty share root takes the owner and mode of the local tree (asterisk must write there)."""
-        if not os.path.isdir(self.src):
+        sst = self.tree_reference()
+        if sst is None:
             return
         if self.dest_missing:
             self.result['changed'] = True
             return
-        sst, dst = os.stat(self.src), os.stat(self.dest)
+        dst = os.stat(self.dest)
         same = (sst.st_uid, sst.st_gid, stat.S_IMODE(sst.st_mode)) == (dst.st_uid, dst.st_gid, stat.S_IMODE(dst.st_mode))
         if same:
             return
         leftovers = [n for n in os.listdir(self.dest) if not n.startswith(TMP_PREFIX)]
         if leftovers:
             if sst.st_uid != dst.st_uid:
-                self.result['warnings_list'].append(
-                    'the share root %s is owned by uid %d, the local tree by uid %d: left unchanged'
-                    % (self.dest, dst.st_uid, sst.st_uid))
+                msg = ('the share root %s is owned by uid %d, the local tree by uid %d: left unchanged'
+                       % (self.dest, dst.st_uid, sst.st_uid))
+                if msg not in self.result['warnings_list']:
+                    self.result['warnings_list'].append(msg)
             return
         self.result['changed'] = True
         if not self.check:
@@ -398,7 +543,13 @@ class Migration(object):
         else:
             h = hashlib.sha256()
             size = 0
-            with open(srcp, 'rb') as fin:
+            try:
+                fin = open(srcp, 'rb')
+            except (IOError, OSError) as e:
+                if e.errno == errno.ENOENT:
+                    return  # moved or deleted since the plan: the next pass sees where it went
+                raise
+            with fin:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, 'wb') as fout:
                     while True:
@@ -429,16 +580,52 @@ class Migration(object):
                          other_digest=':'.join(other))
                 self.result['conflicts'].append(c)
                 self.fail(self.conflict_msg([c]))
-            self.result['present'] += 1
             return
+        self.remember(target, dig)
         self.note_copied(rel, size)
+
+    def copy_pass(self, first=False):
+        """Plan the sources as they are now and copy what the share lacks. Returns (entries, to_copy)."""
+        srcs = self.sources()
+        dirs, entries, conflicts = self.plan(srcs)
+        to_copy, dest_conflicts = self.compare_dest(entries)
+        conflicts += dest_conflicts
+        if conflicts:
+            self.result['conflicts'] = conflicts
+            self.fail(self.conflict_msg(conflicts))
+        self.check_space(entries, to_copy, dirs, first)
+        self.ensure_dest_root()
+        self.ensure_dirs(dirs, to_copy)
+        if self.check:
+            for rel in to_copy:
+                self.note_copied(rel, entries[rel][1].st_size)
+            return entries, to_copy
+        for rel in to_copy:
+            root, st, dig = entries[rel]
+            try:
+                self.copy_one(rel, root, st, dig)
+            except (IOError, OSError) as e:
+                self.fail('voicemail migration stopped after %d file(s) copied by this run: copying %s to %s '
+                          'failed: %s. %s; fix the cause and rerun the migration (it resumes)'
+                          % (self.result['copied'], os.path.join(root, rel), os.path.join(self.dest, rel), e,
+                             self.local_state()))
+        return entries, to_copy
+
+    def local_state(self):
+        if self.result['finalized']:
+            return 'Every local file is kept in %s, not marked as migrated' % ', '.join(self.sources())
+        return '%s was NOT renamed' % self.src
 
     def verify(self, entries):
         bad = []
+        self.result['verified'] = 0
         for rel in sorted(entries):
             root, st, dig = entries[rel]
             srcp, target = os.path.join(root, rel), os.path.join(self.dest, rel)
-            now = entry_digest(srcp, os.lstat(srcp))
+            st_now = _lstat(srcp)
+            if st_now is None:
+                continue  # gone since the plan: nothing local left to lose
+            now = entry_digest(srcp, st_now)
             try:
                 there = entry_digest(target, os.lstat(target))
             except OSError:
@@ -448,40 +635,77 @@ class Migration(object):
             else:
                 self.result['verified'] += 1
         if bad:
-            self.fail('verification failed, %s was NOT renamed; rerun the migration: %s'
-                      % (self.src, '; '.join(bad[:50])))
+            self.fail('verification failed, %s; rerun the migration: %s' % (self.local_state(), '; '.join(bad[:50])))
 
-    def do_finalize(self):
-        if not os.path.isdir(self.src):
-            if os.path.isdir(self.backup) and not self.check:
-                self.write_marker()
-            return
-        sst = os.lstat(self.src)
-        if not os.path.exists(self.backup):
-            self.result['changed'] = self.result['finalized'] = True
-            if self.check:
-                return
-            os.rename(self.src, self.backup)
-            self.write_marker()
-            os.mkdir(self.src)
-            apply_attrs(self.src, sst)
-            return
-        # The backup exists (earlier run): move src's content into it, keeping src itself.
-        dirs, entries, _others = walk_tree(self.src)
-        if not entries and not dirs:
-            if not self.check:
-                self.write_marker()
-            return
-        self.result['changed'] = self.result['finalized'] = True
+    def make_mountpoint(self):
+        """src recreated empty, root's, not writable by Asterisk: until the share is mounted on it, a message
+        cannot be recorded there (where the mount would hide it)."""
+        os.mkdir(self.src, spool.MOUNTPOINT_MODE)
+        try:
+            os.chown(self.src, spool.MOUNTPOINT_UID, spool.MOUNTPOINT_GID)
+        except OSError:
+            if os.geteuid() == 0:
+                raise
+        os.chmod(self.src, spool.MOUNTPOINT_MODE)
+
+    def cut_over(self):
+        """Hold the writes (the spool renamed away, an empty mount point only root can write in its place),
+        copy what came meanwhile, verify every file, keep the local tree in backup with its marker."""
+        has_local = os.path.isdir(self.src) and bool(os.listdir(self.src))
         if self.check:
+            if has_local or not os.path.isdir(self.backup) or self.held_dirs():
+                self.result['changed'] = self.result['finalized'] = True
             return
+        set_aside = None
+        if not has_local and os.path.isdir(self.backup):
+            if not os.path.isdir(self.src):
+                self.make_mountpoint()
+                self.result['changed'] = True
+            else:
+                st = os.stat(self.src)
+                if not spool.mountpoint_ok(st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)):
+                    os.chown(self.src, spool.MOUNTPOINT_UID, spool.MOUNTPOINT_GID)
+                    os.chmod(self.src, spool.MOUNTPOINT_MODE)
+                    self.result['changed'] = True
+        else:
+            if os.path.isdir(self.src):
+                writers = spool.wait_quiet([self.src], self.quiet_timeout)
+                if writers:
+                    self.fail('voicemail is still being written in %s after %d s (%s): nothing was renamed and every '
+                              'file copied so far is on the share; rerun in a quieter moment or raise the quiet '
+                              'timeout' % (self.src, self.quiet_timeout,
+                                           ', '.join('%s[%d] %s' % (c, p, f) for p, c, f in writers[:10])))
+                set_aside = self.backup if not os.path.exists(self.backup) else '%s%s.%d' % (
+                    self.src, HELD_SUFFIX, int(time.time() * 1000))
+                os.rename(self.src, set_aside)
+            self.make_mountpoint()
+            self.result['changed'] = self.result['finalized'] = True
+            if set_aside:
+                # a recording that opened its file just before the rename ends in the tree set aside
+                late = spool.wait_quiet([set_aside], min(self.quiet_timeout, 10))
+                if late:
+                    self.result['warnings_list'].append('still open for writing in %s: %s' % (
+                        set_aside, ', '.join(f for _p, _c, f in late[:10])))
+        # the final pass: what was written since the last pass, then every file checked on the share
+        entries, _to_copy = self.copy_pass()
+        self.verify(entries)
+        self.result['total'] = len(entries)
+        for held in self.held_dirs():
+            self.merge_into_backup(held)
+        if os.path.isdir(self.backup):
+            self.write_marker()
+
+    def merge_into_backup(self, tree):
+        """Move a tree set aside into the existing backup (both verified on the share), then remove it."""
+        self.result['changed'] = True
+        dirs, entries, _others = walk_tree(tree)
         for rel in dirs:
             target = os.path.join(self.backup, rel)
             if not os.path.isdir(target):
                 os.mkdir(target)
-                apply_attrs(target, os.lstat(os.path.join(self.src, rel)))
+                apply_attrs(target, os.lstat(os.path.join(tree, rel)))
         for rel in sorted(entries):
-            srcp, target = os.path.join(self.src, rel), os.path.join(self.backup, rel)
+            srcp, target = os.path.join(tree, rel), os.path.join(self.backup, rel)
             if os.path.lexists(target):
                 if entry_digest(target, os.lstat(target)) != entry_digest(srcp, os.lstat(srcp)):
                     # Both copies are on the share already (verified); keep both locally too.
@@ -491,14 +715,13 @@ class Migration(object):
                     os.unlink(srcp)
             else:
                 os.rename(srcp, target)
-        for rel in sorted(dirs, key=lambda r: -r.count(os.sep)):
-            os.rmdir(os.path.join(self.src, rel))
-        self.write_marker()
+        shutil.rmtree(tree)  # only empty directories (and special files, skipped and reported) are left
 
     def write_marker(self):
         path = os.path.join(self.backup, MARKER)
         if os.path.exists(path):
             return
+        self.result['changed'] = True
         with open(path, 'w') as fh:
             json.dump(dict(migrated_to=self.dest, src=self.src, at=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                            files=self.result['total']), fh)
@@ -506,41 +729,28 @@ class Migration(object):
 
     def run(self):
         self.preflight()
-        srcs = self.sources()
-        leftovers = self.cleanup_tmp()
-        if leftovers:
+        if self.cleanup_tmp():
             self.result['changed'] = True
-        dirs, entries, conflicts = self.plan(srcs)
+        # live passes: the spool is still in use; each pass copies what the previous one had not seen
+        entries, to_copy = self.copy_pass(first=True)
+        first_to_copy = to_copy
+        if not self.check:
+            for _n in range(LIVE_PASSES - 1):
+                if not to_copy:
+                    break
+                entries, to_copy = self.copy_pass()
         self.result['total'] = len(entries)
-        to_copy, dest_conflicts = self.compare_dest(entries)
-        conflicts += dest_conflicts
-        if conflicts:
-            self.result['conflicts'] = conflicts
-            self.fail(self.conflict_msg(conflicts))
-        self.ensure_dest_root()
-        self.ensure_dirs(dirs, to_copy)
-        if self.check:
-            for rel in to_copy:
-                self.note_copied(rel, entries[rel][1].st_size)
-        else:
-            for rel in to_copy:
-                root, st, dig = entries[rel]
-                try:
-                    self.copy_one(rel, root, st, dig)
-                except (IOError, OSError) as e:
-                    self.fail('voicemail migration stopped after %d file(s) copied by this run: copying %s to %s '
-                              'failed: %s. %s was NOT renamed; fix the cause and rerun the migration (it resumes)'
-                              % (self.result['copied'], os.path.join(root, rel), os.path.join(self.dest, rel), e,
-                                 self.src))
-            self.verify(entries)
         if self.finalize:
-            self.do_finalize()
+            self.cut_over()
+        elif not self.check:
+            self.verify(entries)
+        self.result['present'] = max(self.result['total'] - self.result['copied'], 0)
         warnings = self.result.pop('warnings_list')
         for w in warnings:
             self.module.warn(w)
-        if self.module._diff and to_copy:
+        if self.module._diff and first_to_copy:
             self.result['diff'] = dict(before_header=self.dest, after_header=self.dest, before='',
-                                       after=''.join('%s\n' % r for r in to_copy[:LIST_LIMIT]))
+                                       after=''.join('%s\n' % r for r in first_to_copy[:LIST_LIMIT]))
         self.module.exit_json(**self.result)
 
 
@@ -551,6 +761,7 @@ def main():
             dest=dict(type='path', required=True),
             backup=dict(type='path', required=True),
             finalize=dict(type='bool', default=True),
+            quiet_timeout=dict(type='int', default=60),
         ),
         supports_check_mode=True,
     )

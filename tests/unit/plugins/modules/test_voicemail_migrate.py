@@ -7,7 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -89,7 +91,8 @@ def test_copies_verifies_then_renames(monkeypatch, paths):
     assert tree_digest(paths['dest']) == before
     assert tree_digest(paths['backup']) == before  # the old tree is kept
     assert os.listdir(paths['src']) == []  # the mount point, empty
-    assert oct(os.stat(paths['src']).st_mode & 0o777) == oct(0o750)
+    # the bare mount point: root's, not writable by Asterisk
+    assert oct(os.stat(paths['src']).st_mode & 0o777) == oct(0o755) and os.stat(paths['src']).st_uid == 0
     assert oct(os.stat(paths['dest']).st_mode & 0o777) == oct(0o750)  # empty share root took the attrs
     wav = os.path.join('default', '1000', 'INBOX', 'msg0000.wav')
     assert os.stat(os.path.join(paths['dest'], wav)).st_mode & 0o777 == 0o640
@@ -245,3 +248,94 @@ def test_check_mode_without_mounted_share(monkeypatch, paths):
                     backup=paths['backup'])
     assert kind == 'exit' and res['changed'] and res['copied'] == 2
     assert not os.path.exists(paths['dest'] + '-not-mounted')
+
+
+def test_messages_written_during_the_copy_reach_the_share(monkeypatch, paths):
+    """A message stored after the first plan (during the copy, and again during the next pass) is copied by a
+    later pass: every file of the local tree at the end is on the share."""
+    make_messages(paths['src'], mailboxes=2, per_box=3)
+    copy_one = voicemail_migrate.Migration.copy_one
+    written = []
+
+    def writing_copy_one(self, rel, root, st, dig):
+        if len(written) < 4:  # Asterisk stores a message while the module copies
+            new = os.path.join(paths['src'], 'default', '1001', 'INBOX', 'msg%04d.txt' % (50 + len(written)))
+            with open(new, 'w') as fh:
+                fh.write('[message]\nrecorded during the copy %d\n' % len(written))
+            written.append(os.path.relpath(new, paths['src']))
+        return copy_one(self, rel, root, st, dig)
+
+    monkeypatch.setattr(voicemail_migrate.Migration, 'copy_one', writing_copy_one)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    assert len(written) == 4
+    local = tree_digest(paths['backup'])
+    assert set(written) <= set(local)
+    assert tree_digest(paths['dest']) == local and res['verified'] == len(local) == res['total']
+
+
+def test_message_written_after_the_last_live_pass_is_copied_by_the_final_pass(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=1, per_box=2)
+    rename = os.rename
+
+    def late_message_then_rename(a, b):
+        if a == paths['src']:  # stored at the last moment before the cut-over
+            with open(os.path.join(a, 'default', '1000', 'INBOX', 'msg0009.txt'), 'w') as fh:
+                fh.write('late')
+        return rename(a, b)
+
+    monkeypatch.setattr(voicemail_migrate.os, 'rename', late_message_then_rename)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'exit', res
+    with open(os.path.join(paths['dest'], 'default', '1000', 'INBOX', 'msg0009.txt')) as fh:
+        assert fh.read() == 'late'
+
+
+def test_busy_spool_is_not_renamed(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=1, per_box=2)
+    monkeypatch.setattr(voicemail_migrate.spool, 'wait_quiet',
+                        lambda roots, timeout: [(42, 'asterisk', os.path.join(roots[0], 'default/1000/tmp/x'))])
+    kind, res = run(monkeypatch, quiet_timeout=3, **paths)
+    assert kind == 'fail' and 'still being written' in res['msg'] and 'asterisk[42]' in res['msg'], res
+    assert 'nothing was renamed' in res['msg'] and not os.path.exists(paths['backup'])
+    assert len(tree_digest(paths['dest'])) == 4  # copied, verified later by the rerun
+
+
+def test_share_without_space_is_refused_before_copying(monkeypatch, paths):
+    make_messages(paths['src'], mailboxes=2, per_box=2)
+    before = tree_digest(paths['src'])
+    real = os.statvfs(paths['dest'])
+    fake = collections.namedtuple('S', 'f_bavail f_frsize f_bsize f_files f_favail')(
+        10, real.f_frsize, real.f_bsize, real.f_files, real.f_favail)
+    monkeypatch.setattr(voicemail_migrate.spool, 'space_shortage',
+                        functools.partial(voicemail_migrate.spool.space_shortage, statvfs=lambda _p: fake))
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'fail' and 'not enough space' in res['msg'] and 'nothing was copied' in res['msg'], res
+    assert 'MiB' in res['msg'] and res['copied'] == 0
+    assert os.listdir(paths['dest']) == [] and tree_digest(paths['src']) == before
+    assert not os.path.exists(paths['backup'])
+
+
+def test_mounted_src_reports_hidden_files_and_keeps_the_mount_point_roots(monkeypatch, paths):
+    calls = []
+
+    def run_command(self, argv, **_kw):
+        calls.append(argv)
+        if argv[-1] == 'fix':
+            return 0, '0 0 755\n', ''
+        return 0, '1100 1100 750\n' + (listing[0] or ''), ''
+
+    listing = ['default/1001/INBOX/msg0099.txt\n']
+    monkeypatch.setattr(voicemail_migrate.os.path, 'ismount', lambda p: p == paths['src'])
+    monkeypatch.setattr(voicemail_migrate.AnsibleModule, 'run_command', run_command)
+    kind, res = run(monkeypatch, **paths)
+    assert kind == 'fail' and res['hidden_files'] == ['default/1001/INBOX/msg0099.txt']
+    assert 'hidden under the share mounted on %s' % paths['src'] in res['msg']
+    assert 'umount %s' % paths['src'] in res['msg']
+    assert [c[-1] for c in calls] == ['look', 'fix'] and calls[0][-2] == 'voicemail'
+    # nothing under it: fine; in check mode the mount point's owner is only reported
+    listing[0] = ''
+    del calls[:]
+    kind, res = run(monkeypatch, check=True, diff=True, **paths)
+    assert kind == 'exit' and res['changed'] and res['hidden_files'] == [] and 'mode 0755' in res['diff']['after']
+    assert [c[-1] for c in calls] == ['look']
