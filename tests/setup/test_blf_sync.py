@@ -84,9 +84,14 @@ def test_cross_references(lab, converged):
     names = {}
     for g, objs in conf.items():
         assert sorted(o['type'] for _n, o in objs) == sorted(
-            ['endpoint', 'outbound-publish', 'outbound-publish', 'inbound-publication', 'asterisk-publication'])
-        (ep, _options), = by_type(objs, 'endpoint')
+            ['endpoint', 'identify', 'outbound-publish', 'outbound-publish', 'inbound-publication',
+             'asterisk-publication'])
+        (ep, epo), = by_type(objs, 'endpoint')
         (inb, inbo), = by_type(objs, 'inbound-publication')
+        (_idn, ido), = by_type(objs, 'identify')
+        # only the peer, by its address, is that endpoint, and only that endpoint may publish
+        assert epo['identify_by'] == 'ip' and ido['endpoint'] == ep and ido['match'] == lab.hosts[PEER[g]]
+        assert inbo['endpoint'] == ep
         (ap, apo), = by_type(objs, 'asterisk-publication')
         outs = dict((o['event'], (n, o)) for n, o in by_type(objs, 'outbound-publish'))
         assert set(outs) == {'asterisk-devicestate', 'asterisk-mwi'}
