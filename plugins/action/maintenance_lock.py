@@ -65,5 +65,5 @@ class ActionModule(ActionBase):
             return res
         if verdict != controller_run.FREE:
             res.setdefault('warnings', []).append(message)
-        res['msg'] = message
+        res['msg'] = message + (' (check mode: nothing taken)' if self._task.check_mode else '')
         return res
