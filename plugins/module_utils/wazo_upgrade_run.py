@@ -17,12 +17,17 @@ limit, and writes its end (exit code, time, killed or not) into the run's state 
 
 ``status`` goes ``running`` (written by the module before the start) → ``finished`` (written by the
 runner) → ``succeeded`` or ``failed`` (written by the module that judged it, with the error markers and
-the message: ``collected`` true). A ``running`` record whose unit is no longer active is ``lost``: the
-runner was killed (the stack rebooted, ``systemctl stop wazo-mm-upgrade``) before it could write the end.
+the message). A ``running`` record whose unit is no longer active is ``lost``: the runner was killed (the
+stack rebooted, ``systemctl stop wazo-mm-upgrade``) before it could write the end.
+
+``collected`` is set only by the controller's acknowledgement (``state=collected acknowledge=<id>``, sent
+after it received the result): the module that judged a run cannot know that its result reached anyone (a
+killed ``ansible-playbook`` leaves its module running on the stack while Ansible's SSH ControlMaster keeps
+the channel open). So a failed run is reported by every call until it is acknowledged; then the next call
+starts a new run, as after any reported failure.
 
 One unit name: systemd itself refuses a second run while one is active. A module that finds a run still
-active waits for it; one that finds a finished run nobody judged yet judges and reports it (a failure is
-reported once: the next call starts a new run, as after any reported failure).
+active waits for it; one that finds a finished run nobody judged yet judges and reports it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -105,8 +110,11 @@ def status(state, unit_active):
 
 
 def uncollected(state, unit_active):
-    """The run of this record needs waiting for or judging (running, finished, lost, not collected)."""
-    return status(state, unit_active) in (RUNNING, FINISHED, LOST) and not (state or {}).get('collected')
+    """The run of this record needs waiting for, judging or reporting: running, finished, lost, or failed and
+    not acknowledged."""
+    if not state or state.get('collected'):
+        return False
+    return status(state, unit_active) in (RUNNING, FINISHED, LOST, FAILED)
 
 
 def utc(timestamp):

@@ -21,9 +21,12 @@ description:
     C(O(state_dir)/upgrade-run.json), its output into C(O(state_dir)/upgrade-run.out). The module waits
     for it, then judges it.
   - A later call finds that run. Still running, it waits for it (bounded by the run's own O(timeout)) instead
-    of starting a second C(wazo-upgrade). Finished and not reported by any task yet, it judges and reports
-    it first (its failure fails the task, with wazo-upgrade's error messages; reported once, so the call
-    after that starts a new run). O(state=collected) does only that.
+    of starting a second C(wazo-upgrade). Finished and not judged yet, it judges and reports it first (its
+    failure fails the task, with wazo-upgrade's error messages). O(state=collected) does only that.
+  - A failed run is reported by every call until the controller acknowledges it (O(acknowledge), sent after
+    it received the result); the call after that starts a new run. The module that judged a run cannot know
+    that its result reached the controller (a killed C(ansible-playbook) leaves its module waiting on the
+    stack while Ansible's SSH ControlMaster keeps the channel open).
   - Reads the installed and candidate C(wazo-platform) versions from C(LANG=C apt-cache policy
     wazo-platform), with the same pattern wazo-upgrade uses. When the installed version is already
     the candidate, nothing runs and nothing changes, so a play that failed half-way can be re-run.
@@ -67,6 +70,11 @@ options:
     type: str
     choices: [upgraded, downloaded, collected]
     default: upgraded
+  acknowledge:
+    description:
+      - With O(state=collected), the id (C(id) of RV(run)) of a run whose result the controller received - it is no
+        longer reported. Nothing else is done (no wait, no version read).
+    type: str
   command:
     description:
       - The wazo-upgrade command, a name looked up in E(PATH) or an absolute path.
@@ -267,8 +275,8 @@ run:
   description:
     - The last detached wazo-upgrade run recorded on the stack (C(upgrade-run.json)), when there is one.
     - C(status) is V(running), V(finished) (not judged yet, in check mode), V(lost) (its runner was killed, e.g.
-      a reboot, before writing its end), V(succeeded) or V(failed); C(collected) tells whether a task reported
-      it; C(attached) is true when this task waited for or reported a run it did not start.
+      a reboot, before writing its end), V(succeeded) or V(failed); C(collected) tells whether the controller
+      acknowledged its result; C(attached) is true when this task waited for or reported a run it did not start.
   returned: when a run is recorded
   type: dict
   sample: {"id": "1767999601000-4242", "mode": "upgraded", "status": "succeeded", "target": "25.03",
@@ -284,6 +292,7 @@ firewall_drop_rules:
 
 import os
 import re
+import select
 import socket
 import sys
 import time
@@ -382,6 +391,7 @@ class WazoUpgrade(object):
             state, status = self.current_run()
             if status != runs.RUNNING:
                 return state, status
+            self.exit_if_controller_gone()
             if deadline is not None and time.time() >= deadline:
                 self.show_run(state, status, attached=True)
                 self.fail('wazo-upgrade is still running on this stack: %s; waited until %s. It is not started '
@@ -390,6 +400,22 @@ class WazoUpgrade(object):
                           % (runs.describe(state), runs.utc(deadline), runs.UNIT,
                              self.params['log_path']))
             time.sleep(RUN_POLL)
+
+    def acknowledge(self, run_id):
+        """The controller received the result of run ``run_id``: it is not reported again."""
+        state = runs.read_state(self.state_path)
+        if state is not None and state.get('id') == run_id and state.get('status') in (runs.SUCCEEDED, runs.FAILED):
+            if not state.get('collected') and not self.module.check_mode:
+                state['collected'] = True
+                runs.write_state(self.state_path, state)
+            self.show_run(state, state['status'])
+        self.module.exit_json(**self.result)
+
+    def exit_if_controller_gone(self):
+        """The connection that runs this module is gone (controller killed, SSH cut): stop here."""
+        if _controller_gone():
+            self.module.exit_json(msg='the connection to the controller is gone: the run is left for a rerun to report',
+                                  **self.result)
 
     def collect(self, wait):
         """Wait for a run still going on and judge a finished one no task reported; its failure fails the
@@ -400,6 +426,14 @@ class WazoUpgrade(object):
         if not runs.uncollected(state, status == runs.RUNNING):
             self.show_run(state, status)
             return
+        if status == runs.FAILED:
+            # judged by a task whose result did not reach the controller: report it again
+            self.show_run(state, status, attached=True)
+            for key in ('errors', 'error_markers'):
+                self.result[key] = state.get(key) or []
+            self.result['cmd'] = list(state.get('cmd') or [])
+            self.fail('%s (reported by a task whose result never reached the controller, %s)'
+                      % (state.get('msg') or 'wazo-upgrade failed', runs.describe(state)))
         if not wait:
             found = parse_upgrade_output(runs.read_text(state.get('output') or self.output_path))
             self.show_run(state, status, attached=True, error_markers=found['markers'],
@@ -490,7 +524,9 @@ class WazoUpgrade(object):
             msg = '%s failed on this stack%s: %s. Log: %s (this run\'s lines are returned as log).' % (
                 name, '' if own else ' in a detached run this task did not start (%s; the connection of the task '
                 'that started it was lost)' % runs.describe(state), '; '.join(problems), p['log_path'])
-        state.update(status=runs.FAILED if problems else runs.SUCCEEDED, collected=True, msg=msg,
+        # Nobody would read the verdict: leave the run unjudged for the rerun to report it.
+        self.exit_if_controller_gone()
+        state.update(status=runs.FAILED if problems else runs.SUCCEEDED, msg=msg,
                      error_markers=self.result['error_markers'], error_messages=messages, errors=self.result['errors'],
                      reboot_required=self.result.get('reboot_required', False))
         runs.write_state(self.state_path, state)
@@ -551,6 +587,8 @@ class WazoUpgrade(object):
     def main(self):
         p = self.params
         check = self.module.check_mode
+        if p['state'] == 'collected' and p['acknowledge']:
+            self.acknowledge(p['acknowledge'])
         if p['state'] == 'collected':
             self.collect(wait=not check)
             before = self.versions()
@@ -594,6 +632,16 @@ class WazoUpgrade(object):
         self.module.exit_json(**self.result)
 
 
+def _controller_gone(fd=1):
+    """Our stdout, the pipe back to the controller, has no reader any more (POLLERR/POLLHUP)."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLERR | select.POLLHUP)
+        return any(events & (select.POLLERR | select.POLLHUP) for dummy, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _boot_id():
     return runs.read_text('/proc/sys/kernel/random/boot_id').strip() or None
 
@@ -619,6 +667,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type='str', default='upgraded', choices=['upgraded', 'downloaded', 'collected']),
+            acknowledge=dict(type='str'),
             command=dict(type='str', default='wazo-upgrade'),
             log_path=dict(type='path', default='/var/log/wazo-upgrade.log'),
             timeout=dict(type='int', default=7200),

@@ -136,8 +136,9 @@ def test_stack_lost_mid_upgrade_goes_on_and_rerun_attaches(clean_lab, tmp_path):
 
 
 def test_controller_killed_then_run_fails_reported_on_rerun(clean_lab, tmp_path):
-    """ansible-playbook killed while the secondary's wazo-upgrade runs; that run then fails on the stack. The
-    rerun reports wazo-upgrade's own failure message, changes nothing and starts no second wazo-upgrade."""
+    """ansible-playbook killed while the secondary's wazo-upgrade runs; that run then fails on the stack. The run
+    went on without its controller, its end and wazo-upgrade's failure message are kept on the stack, and the
+    rerun reports that failure before any change and starts no second wazo-upgrade."""
     lab = clean_lab
     runs_before = _full_runs(lab, 'secondary')
     # a pre-stop script (Wazo's hook directory) keeps the run going long enough to kill the controller in it
@@ -156,18 +157,24 @@ def test_controller_killed_then_run_fails_reported_on_rerun(clean_lab, tmp_path)
     while time.time() < deadline and _run_record(lab, 'secondary').get('status') == 'running':
         time.sleep(1)
     record = _run_record(lab, 'secondary')
-    assert record['status'] == 'finished' and record['collected'] is False, record  # its end, kept on the stack
+    # its end, kept on the stack (judged or not by the module the killed controller left behind), not acknowledged
+    assert record['status'] in ('finished', 'failed') and record['collected'] is False, record
+    assert record['finished'] and record['rc'] == 0  # the wrapper's exit code: 0 even on failure
+    output = lab.ssh('secondary', 'cat /var/lib/wazo-maintenance/upgrade-run.out').stdout
+    assert 'An error occurred during the upgrade.' in output and 'Error: disk full (injected)' in output
     before = lab.state()
     proc = lab.playbook(UPGRADE, *_args(tmp_path), check=False)
     assert proc.returncode != 0
     out = proc.stdout
     assert 'UPGRADE REFUSED BEFORE ANY CHANGE' in out, out[-5000:]
-    assert 'failed on secondary' in out
-    assert 'disk full (injected)' in out and 'An error occurred during the upgrade.' in out
+    assert 'failed on secondary' in out and '(disk full (injected))' in out
+    assert 'An error occurred during the upgrade.' in out
     assert 'restore the secondary from its snapshot' in out
     assert 'UNREACHABLE' not in out
     assert _full_runs(lab, 'secondary') == runs_before + 1
-    assert lab.state() == before
+    after = lab.state()
+    assert after['lock']['owner'] == before['lock']['owner'] == 'upgrade.yml'  # still held, as the killed run left it
+    assert dict(after, lock=None) == dict(before, lock=None)
     record = _run_record(lab, 'secondary')
     assert record['status'] == 'failed' and record['collected'] is True and 'disk full' in record['msg']
 

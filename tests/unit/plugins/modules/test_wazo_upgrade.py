@@ -146,7 +146,7 @@ def test_upgrade(stack, host, run_module):
     assert host.calls[2][1]['environ_update']['LANG'] == 'C'
     # the run's record on the stack: its end, the verdict, reported by this task
     record = stack.record
-    assert record['status'] == 'succeeded' and record['collected'] is True and record['rc'] == 0
+    assert record['status'] == 'succeeded' and record['collected'] is False and record['rc'] == 0
     assert (record['mode'], record['target'], record['version_before']) == ('upgraded', '25.03', '24.05')
     assert result['run']['status'] == 'succeeded' and result['run']['attached'] is False
     assert result['reboot_required'] is False
@@ -457,7 +457,7 @@ def test_running_run_is_waited_for_not_started_twice(stack, host, clock, run_mod
     assert result['run']['status'] == 'succeeded' and result['run']['attached'] is True
     assert result['log'] == (START + OK_RUN + STOP).splitlines()
     assert result['version_after'] == '25.03' and result['changed'] is False
-    assert stack.record['collected'] is True
+    assert stack.record['status'] == 'succeeded'
 
 
 def test_finished_failed_run_reported_once_then_a_new_run(stack, host, run_module):
@@ -469,10 +469,31 @@ def test_finished_failed_run_reported_once_then_a_new_run(stack, host, run_modul
     assert '(disk full (injected))' in result['msg'] and '"An error occurred during the upgrade."' in result['msg']
     assert result['run']['status'] == 'failed' and result['run']['error_messages'] == ['disk full (injected)']
     record = stack.record
-    assert record['status'] == 'failed' and record['collected'] is True and 'disk full' in record['msg']
-    # reported once: the next call upgrades again
+    assert record['status'] == 'failed' and record['collected'] is False and 'disk full' in record['msg']
+    # reported again until the controller acknowledges it (its result may never have reached anyone)
+    result = run_module(wazo_upgrade, args(stack, expected_version='25.03'))
+    assert result['failed'] is True and stack.started == 0
+    assert 'whose result never reached the controller' in result['msg'] and 'disk full' in result['msg']
+    result = run_module(wazo_upgrade, args(stack, state='collected', acknowledge=record['id']))
+    assert 'failed' not in result and result['changed'] is False and stack.record['collected'] is True
+    # then the next call upgrades again
     result = run_module(wazo_upgrade, args(stack, expected_version='25.03'))
     assert 'failed' not in result and stack.started == 1 and result['version_after'] == '25.03'
+
+
+def test_own_failure_reported_until_acknowledged(stack, run_module):
+    stack.output = FATAL
+    stack.upgrades_to = '24.05'
+    result = run_module(wazo_upgrade, args(stack))
+    assert result['failed'] is True and stack.started == 1
+    run_id = result['run']['id']
+    assert stack.record['status'] == 'failed' and stack.record['collected'] is False
+    run_module(wazo_upgrade, args(stack, state='collected', acknowledge='another-run'))
+    assert stack.record['collected'] is False  # not that run
+    run_module(wazo_upgrade, args(stack, state='collected', acknowledge=run_id))
+    stack.output, stack.upgrades_to = OK_RUN, '25.03'
+    result = run_module(wazo_upgrade, args(stack))
+    assert 'failed' not in result and stack.started == 2
 
 
 def test_finished_failed_download_reported_before_an_upgrade(stack, run_module):
@@ -572,3 +593,23 @@ def test_reboot_required_after_the_upgrade(stack, host, reboot_files, run_module
 def test_no_reboot_required(stack, reboot_files, run_module):
     result = run_module(wazo_upgrade, args(stack))
     assert result['reboot_required'] is False and result['upgrade_warnings'] == []
+
+
+def test_controller_gone_leaves_the_run_to_the_rerun(stack, monkeypatch, run_module):
+    """The module of a killed controller (its stdout has no reader) neither judges nor marks the run."""
+    left_run(stack, status='finished', output=FATAL)
+    monkeypatch.setattr(wazo_upgrade, '_controller_gone', lambda: True)
+    result = run_module(wazo_upgrade, args(stack, state='collected'))
+    assert 'connection to the controller is gone' in result['msg']
+    assert stack.record['status'] == 'finished' and stack.record['collected'] is False
+
+
+def test_controller_gone_detects_a_pipe_without_reader():
+    import os
+    read_end, write_end = os.pipe()
+    try:
+        assert wazo_upgrade._controller_gone(write_end) is False
+        os.close(read_end)
+        assert wazo_upgrade._controller_gone(write_end) is True
+    finally:
+        os.close(write_end)
