@@ -40,6 +40,8 @@ import json
 import os
 import time
 
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils._atomic import atomic_write
+
 UNIT = 'wazo-mm-upgrade'
 STATE_FILE = 'upgrade-run.json'
 OUTPUT_FILE = 'upgrade-run.out'
@@ -85,14 +87,8 @@ def read_state(path):
 
 
 def write_state(path, state):
-    """Atomic write (rename), like the runner's."""
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as handle:
-        json.dump(state, handle, indent=1, sort_keys=True)
-        handle.write('\n')
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
+    """Atomic write (the runner, which runs without the collection, does the same by hand)."""
+    atomic_write(path, json.dumps(state, indent=1, sort_keys=True) + '\n')
 
 
 def status(state, unit_active):
