@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 import labtools
@@ -91,3 +92,25 @@ class Load(object):
         out = subprocess.run([sys.executable, LOAD, 'stop', '--dir', self.dir, '--wait', '90'],
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
+
+
+# Fixtures of the upgrade and fault proofs (their conftest.py import them).
+@pytest.fixture(scope='session')
+def lab():
+    if not os.path.exists(labtools.inventory_path()):
+        pytest.skip('no lab: run make lab-up (or set LAB_INVENTORY)')
+    lab = UpgradeLab()
+    if lab.ssh('proxy', 'test -x /usr/local/sbin/wazo-mode', check=False).returncode != 0:
+        pytest.skip('setup.yml has not run on the lab')
+    return lab
+
+
+@pytest.fixture
+def load(lab, tmp_path):
+    """The load of one test; stopped at teardown if the test did not stop it (a failed assertion)."""
+    handle = Load(lab, tmp_path / 'load')
+    yield handle
+    pid_file = os.path.join(handle.dir, 'sipp.pid')
+    if os.path.exists(pid_file) and not os.path.exists(os.path.join(handle.dir, 'result.json')):
+        subprocess.run([sys.executable, LOAD, 'stop', '--dir', handle.dir, '--wait', '5'], check=False,
+                       capture_output=True)
