@@ -119,11 +119,11 @@ options:
     type: str
   peer_sslmode:
     description:
-      - libpq C(sslmode) of the peer connection. The cel_odbc role's pg_hba line is C(hostnossl), hence
-        V(disable) (with SCRAM or md5 the password does not cross the network in clear).
+      - libpq C(sslmode) of the peer connection. The cel_odbc role's pg_hba line is C(hostssl) (TLS required) unless
+        the operator opted out (C(host)), hence V(prefer) - TLS whenever the peer offers it.
     type: str
     choices: [disable, allow, prefer, require, verify-ca, verify-full]
-    default: disable
+    default: prefer
   peer_name:
     description: Name of the peer in the result and the diff (for example V(secondary)).
     type: str
@@ -243,7 +243,7 @@ def argument_spec():
         peer_port=dict(type='int', default=5432),
         peer_user=dict(type='str', default='asterisk'),
         peer_password=dict(type='str', no_log=True),
-        peer_sslmode=dict(type='str', default='disable',
+        peer_sslmode=dict(type='str', default='prefer',
                           choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
         peer_name=dict(type='str', default='peer'),
         connect_timeout=dict(type='int', default=10),

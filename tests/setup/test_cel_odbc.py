@@ -5,6 +5,9 @@
 stack's database, and a CEL row inserted through it appears in the peer's cel table (read with psql).
 Also: the second run changes nothing, the password is never printed, the files and modes are right, the real
 Asterisk of each stack is connected to the peer's database, and a real call's CEL rows land on both stacks.
+The link is encrypted: Asterisk's connection to the peer is TLS (pg_stat_ssl), a connection in the clear is refused
+(hostssl); the role's pg_hba line never reorders the operator's lines, comments or blank lines; a stack whose
+PostgreSQL has TLS off stops the role on both stacks before any change.
 
     LAB_INVENTORY=.lab-NAME/inventory.yml .venv/bin/pytest -v tests/setup/test_cel_odbc.py
 
@@ -71,6 +74,7 @@ def test_files_per_side(lab, converged):
         ini.read_string(lab.ssh(g, 'cat /etc/odbc.ini').stdout)
         assert ini[peer]['Servername'] == lab.hosts[peer]
         assert ini[peer]['Database'] == 'asterisk'
+        assert ini[peer]['SSLmode'] == 'require'
         driver = ini[peer]['Driver']
         assert '[%s]' % driver in lab.ssh(g, 'cat /etc/odbcinst.ini').stdout, 'driver %s not installed' % driver
         res = lab.ssh(g, 'stat -c "%a %U %G" /etc/asterisk/res_odbc.d/02-active-active.conf; '
@@ -80,8 +84,9 @@ def test_files_per_side(lab, converged):
         cel = lab.ssh(g, 'cat /etc/asterisk/cel_odbc.d/02-active-active.conf').stdout
         assert '[%s]' % peer in cel and 'connection = %s' % peer in cel and 'table = cel' in cel
         hba = lab.ssh(g, "sudo -u postgres psql -tAc 'SHOW hba_file' | xargs cat").stdout
-        m = re.search(r'^hostnossl\s+asterisk\s+asterisk\s+%s/32\s+(\S+)' % re.escape(lab.hosts[peer]), hba, re.M)
+        m = re.search(r'^hostssl\s+asterisk\s+asterisk\s+%s/32\s+(\S+)' % re.escape(lab.hosts[peer]), hba, re.M)
         assert m, hba
+        assert not re.search(r'^host(nossl)?\s+asterisk\s+asterisk\s+%s/32' % re.escape(lab.hosts[peer]), hba, re.M), hba
         enc = lab.ssh(g, "sudo -u postgres psql -tAc 'SHOW password_encryption'").stdout.strip()
         assert m.group(1) in ('md5', enc)
         # the reloads made the real Asterisk connect to the peer (pre-connect) and log CEL there
@@ -149,3 +154,45 @@ def test_a_call_writes_its_cel_on_both_stacks(lab, converged, side):
     assert linkedid, 'no CEL row of the call in the %s cel table' % side
     assert found == 'CHAN_START,ANSWER,HANGUP,CHAN_END,LINKEDID_END', \
         'CEL of the call on the %s (linkedid %s): %r' % (peer, linkedid, found)
+
+
+@pytest.mark.parametrize('side', ['primary', 'secondary'])
+def test_the_link_is_encrypted_and_the_clear_is_refused(lab, converged, side):
+    """The peer's Asterisk (res_odbc, pre-connected) reaches this stack over TLS; psql from the peer as asterisk with
+    the right password but without TLS is refused by this stack's pg_hba (hostssl)."""
+    peer = PEER[side]
+    ssl = _psql(lab, side, "SELECT string_agg(s.ssl::text, ',') FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
+                           "WHERE a.usename = 'asterisk' AND a.client_addr = '%s'" % lab.hosts[peer])
+    assert ssl and set(ssl.split(',')) == {'true'}, 'connections of the %s\'s asterisk role: ssl=%r' % (peer, ssl)
+    pw = shlex.quote(rendered_password(lab, peer))
+    clear = lab.ssh(peer, 'PGPASSWORD=%s PGSSLMODE=disable psql -w -h %s -U asterisk -XAtc "SELECT 1" asterisk'
+                    % (pw, lab.hosts[side]), check=False)
+    assert clear.returncode != 0 and 'no encryption' in clear.stderr, clear
+    tls = lab.ssh(peer, 'PGPASSWORD=%s PGSSLMODE=require psql -w -h %s -U asterisk -XAtc "SELECT 1" asterisk'
+                  % (pw, lab.hosts[side]), check=False)
+    assert (tls.returncode, tls.stdout.strip()) == (0, '1'), tls
+
+
+def test_operator_lines_keep_their_order(lab, converged):
+    """Lines an operator added (with a comment and a blank line) stay where they are, in their order, when the role
+    adds its line again."""
+    hba = lab.ssh('primary', "sudo -u postgres psql -tAc 'SHOW hba_file'").stdout.strip()
+    saved = lab.ssh('primary', 'cat %s' % hba).stdout
+    saved += '' if saved.endswith('\n') else '\n'
+    peer = re.escape(lab.hosts['secondary'])
+    operator = ['# operator: the office LAN, then nothing else from 198.51.100.0/24', '',
+                'host    all    all    198.51.100.7/32    scram-sha-256',
+                'host    all    all    198.51.100.0/24    reject']
+    base = [line for line in saved.splitlines() if not re.match(r'^host\S*\s+asterisk\s+asterisk\s+%s/32' % peer, line)]
+    try:
+        # the operator's lines first, then everything else but the role's line, which the role must add back
+        lab.ssh('primary', "cat > %s <<'HBA'\n%s\nHBA\nsystemctl reload postgresql"
+                % (hba, '\n'.join(operator + base)))
+        rc, out = lab.play(ROLE_PLAY, ['--diff'])
+        assert rc == 0, out[-4000:]
+        after = lab.ssh('primary', 'cat %s' % hba).stdout.splitlines()
+        assert after[:len(operator + base)] == operator + base, after
+        added = after[len(operator + base):]
+        assert len([line for line in added if re.match(r'^hostssl\s+asterisk\s+asterisk\s+%s/32' % peer, line)]) == 1, added
+    finally:
+        lab.ssh('primary', "cat > %s <<'HBA'\n%sHBA\nsystemctl reload postgresql" % (hba, saved))

@@ -6,8 +6,10 @@
 Needs a lab with the stand-in (skipped otherwise):
     LAB_INVENTORY=.lab-setupa/inventory.yml .venv/bin/pytest -v tests/setup/test_ha.py
 Proofs: primary = master (remote = secondary), secondary = disabled; `xivo-master-slave-db-replication
-<secondary>` succeeds from the primary and the data arrives; an HA re-apply no longer deletes the trust line
-nor listen_addresses; drift (HA config changed, lines deleted, provd started) is repaired by the next run
+<secondary>` succeeds from the primary and the data arrives; no passwordless superuser between the stacks (the
+secondary asks the primary's postgres user for a SCRAM password, kept in the primary's root ~/.pgpass 0600; any
+other local user of the primary, a wrong password, or a hand-added trust line are refused or replaced); an HA
+re-apply no longer deletes the pg_hba line nor listen_addresses; drift (HA config changed, lines deleted, provd started) is repaired by the next run
 (changed > 0) and the run after reports 0 changed; check mode reports drift without repairing it; the
 wazo-confd path (token) works and never prints the token.
 """
@@ -59,11 +61,14 @@ def assert_converged_state(lab):
         conf = lab.ssh(host, 'cat %s/conf.d/wazo-maintenance.conf' % PG).stdout
         assert "listen_addresses = '*'" in conf.splitlines()
     hba = lab.ssh('secondary', 'cat %s/pg_hba.conf' % PG).stdout.splitlines()
-    trust = [line for line in hba if line.split()[:5] == ['host', 'asterisk', 'postgres',
-                                                          '%s/32' % lab.address('primary'), 'trust']]
-    assert len(trust) == 1
+    primary = [line for line in hba if line.split()[:4] == ['host', 'asterisk', 'postgres', '%s/32' % lab.address('primary')]]
+    assert len(primary) == 1
+    assert primary[0].split()[4] == 'scram-sha-256'
     # out of reach of the HA apply's `sed '/^host asterisk postgres/d'`
-    assert not trust[0].startswith('host asterisk postgres')
+    assert not primary[0].startswith('host asterisk postgres')
+    assert lab.ssh('primary', 'stat -c "%a %U" /root/.pgpass').stdout.strip() == '600 root'
+    pgpass = lab.ssh('primary', 'cat /root/.pgpass').stdout.splitlines()
+    assert '%s:5432:asterisk:postgres:lab-replication-secret' % lab.address('secondary') in pgpass
     assert lab.ssh('secondary', 'systemctl is-active wazo-provd', check=False).stdout.strip() == 'inactive'
     assert lab.ssh('secondary', 'test -f /var/lib/wazo/wazo-provd-disabled && '
                                 'cat /etc/systemd/system/wazo-provd.service.d/wazo-maintenance.conf').stdout.splitlines()[1:] \
@@ -102,6 +107,36 @@ def test_replication_from_the_primary_succeeds_and_copies_data(lab):
         replicate(lab)
 
 
+def psql_as(lab, user, password=None):
+    """`SELECT 1` on the secondary's asterisk database as postgres, run by a local `user` of the primary."""
+    env = 'PGPASSWORD=%s ' % password if password else 'PGPASSFILE=/nonexistent '
+    return lab.ssh('primary', 'cd /tmp && runuser -u %s -- env %spsql -w -h %s -U postgres -XAtc "SELECT 1" asterisk'
+                   % (user, env, lab.address('secondary')), check=False)
+
+
+def test_no_passwordless_superuser_from_the_primary(lab):
+    """Only root's ~/.pgpass logs in: any other local user of the primary, with no or a wrong password, is refused."""
+    ok = lab.ssh('primary', 'psql -w -h %s -U postgres -XAtc "SELECT 1" asterisk' % lab.address('secondary'), check=False)
+    assert (ok.returncode, ok.stdout.strip()) == (0, '1'), ok
+    for user, password in (('postgres', None), ('nobody', None), ('nobody', 'not-the-password')):
+        proc = psql_as(lab, user, password)
+        assert proc.returncode != 0, (user, proc)
+        assert 'password' in proc.stderr, (user, proc)  # "no password supplied" / "password authentication failed"
+
+
+def test_a_hand_added_trust_line_is_replaced(lab, tmp_path):
+    """The upstream README's manual `host asterisk postgres <primary>/32 trust` line becomes the password line."""
+    hba = '%s/pg_hba.conf' % PG
+    lab.ssh('secondary', "sed -i '/wazo.maintenance_mode ha$/d' %s && sed -i '1i host asterisk postgres %s/32 trust' %s "
+                         "&& systemctl reload postgresql" % (hba, lab.address('primary'), hba))
+    assert psql_as(lab, 'nobody').returncode == 0  # the passwordless superuser the role must remove
+    run = labtools.run_playbook(tmp_path, [lab.path], HA_PLAYBOOK)
+    assert run.rc == 0, run
+    assert run.changed > 0, run
+    assert psql_as(lab, 'nobody').returncode != 0
+    assert_converged_state(lab)
+
+
 def test_ha_reapply_no_longer_deletes_the_lines(lab, tmp_path):
     """The secondary's HA re-applied by the API (what an operator or Wazo does) keeps replication working."""
     sysconfd_apply(lab, 'secondary', 'disabled')
@@ -117,7 +152,7 @@ def test_ha_reapply_no_longer_deletes_the_lines(lab, tmp_path):
 def make_drift(lab):
     # the primary's HA disabled (rewrites its cron, sentinels, restarts PostgreSQL)
     sysconfd_apply(lab, 'primary', 'disabled')
-    # the secondary's trust line and listen_addresses gone (any tool, any sed), PostgreSQL restarted on them
+    # the secondary's pg_hba line and listen_addresses gone (any tool, any sed), PostgreSQL restarted on them
     lab.ssh('secondary', "sed -i '/wazo.maintenance_mode ha$/d' %s/pg_hba.conf && rm -f %s/conf.d/wazo-maintenance.conf "
                          "&& systemctl restart postgresql.service" % (PG, PG))
     # wazo-provd running again on the secondary

@@ -67,6 +67,7 @@ STANDALONE = {
     'standalone_one_sip_domain': "wazo_mm_sip_domains must list exactly two different host names",
     'standalone_same_sip_domain': "wazo_mm_sip_domains must list exactly two different host names",
     'standalone_missing_odbc_password': "Required variable wazo_mm_odbc_password is missing or empty",
+    'standalone_missing_replication_password': "Required variable wazo_mm_pg_replication_password is missing or empty",
 }
 
 
@@ -83,7 +84,7 @@ def test_bad_inventory_fails_in_preflight_without_connecting(tmp_path, name):
     assert 'Wait for the connection to the host' not in tasks, run
 
 
-def test_the_odbc_password_is_never_printed(tmp_path):
+def test_the_passwords_are_never_printed(tmp_path):
     run = labtools.run_playbook(tmp_path, [INVENTORIES / 'standalone_two_primaries.yml'], PLAYBOOK)
     assert 'example-only' not in run.stdout + run.stderr
 
