@@ -15,7 +15,29 @@ scenarios=("$@")
 if [ "${#scenarios[@]}" -eq 0 ]; then
   for s in "${ORDER[@]}"; do [ -f "extensions/molecule/$s/molecule.yml" ] && scenarios+=("$s"); done
 fi
+# Each verifier's results in JUnit XML beside the lab; on a failure, the failed proofs are printed
+# last, so the tail of a CI log says which proof failed and why.
+failures() {
+  python3 - "$1" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError) as exc:
+    sys.exit('no verifier results (%s)' % exc)
+for case in root.iter('testcase'):
+    for bad in list(case.findall('failure')) + list(case.findall('error')):
+        text = (bad.get('message') or bad.text or '').strip().splitlines()
+        print('FAILED %s::%s: %s' % (case.get('classname'), case.get('name'), ' | '.join(text[:6])[:1500]))
+PY
+}
 for s in "${scenarios[@]}"; do
   echo "=== molecule scenario $s"
-  molecule test -s "$s"
+  results="$LAB_DIR/verify-$s.xml"
+  rm -f "$results"
+  if ! PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --junitxml=$results -rfE" molecule test -s "$s"; then
+    echo "=== molecule scenario $s FAILED; the failed proofs:"
+    failures "$results" || true
+    exit 1
+  fi
 done
