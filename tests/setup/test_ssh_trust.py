@@ -303,6 +303,31 @@ def test_known_hosts_pin_the_stacks_host_keys(lab):
             assert actual in pinned
 
 
+STACK_SSH = ("import sys; sys.path.insert(0, '/usr/local/lib/wazo-maintenance'); "
+             "from ansible_collections.wazo.maintenance_mode.plugins.module_utils.stack_ssh import ssh_run, StackSSHError\n"
+             "try:\n    print(ssh_run('%s', 'true', known_hosts=%r))\n"
+             "except StackSSHError as exc:\n    print('REFUSED', exc)\n")
+
+
+@pytest.mark.parametrize('case', ['pinned', 'unknown', 'changed'])
+def test_the_proxy_tools_refuse_an_unknown_or_changed_host_key(lab, case):
+    """The drain count, wazo-mode and the HA check connect through module_utils/stack_ssh.py on the proxy: with the
+    pinned key it connects; a stack whose key is not known, or is another key, is refused (no "0 calls" from a
+    machine in the middle)."""
+    target = lab.address('primary')
+    other_key = lab.ssh('secondary', 'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub').stdout.strip()
+    files = {'pinned': None, 'unknown': '/dev/null', 'changed': '/tmp/wazo-mm-test-known-hosts'}
+    lab.ssh('proxy', "printf '%%s %%s\\n' %s '%s' > /tmp/wazo-mm-test-known-hosts" % (target, other_key))
+    try:
+        out = lab.ssh('proxy', "python3 -c %s" % shlex.quote(STACK_SSH % (target, files[case]))).stdout.strip()
+    finally:
+        lab.ssh('proxy', 'rm -f /tmp/wazo-mm-test-known-hosts')
+    if case == 'pinned':
+        assert out == "(0, '', '')", out
+    else:
+        assert out.startswith('REFUSED') and target in out, out
+
+
 def test_wazo_sync_rsyncs_to_the_secondary(lab):
     name = '/etc/asterisk/extensions_extra.d/wazo-mm-test-%s.conf' % uuid.uuid4().hex[:8]
     content = '; wazo-sync proof %s' % uuid.uuid4().hex
