@@ -261,7 +261,7 @@ def blockers_for(doc):
     versions = {}
     for name in STACKS:
         one = stacks[name]
-        label = '%s %s' % (name, one.get('host') or '')
+        label = name if one.get('host') in (None, name) else '%s (%s)' % (name, one['host'])
         if not one['reachable']:
             _add(out, 'blocker', '%s unreachable (%s)' % (label, one.get('error')),
                  'restore SSH to it (host up, sshd, network) before any upgrade')
@@ -296,7 +296,8 @@ def blockers_for(doc):
         blf = one.get('blf')
         if isinstance(blf, dict) and not blf.get('ok'):
             _add(out, 'warning', '%s: BLF/MWI publication to the %s not up (%s)' % (label, PEER[name], blf.get('detail')),
-                 "asterisk -rx 'pjsip show outbound-publishes'; `module reload res_pjsip_publish_asterisk.so`")
+                 "asterisk -rx 'module show like res_pjsip_'; asterisk -rx 'pjsip show endpoint <peer>'; SIP between the "
+                 "stacks (udp/5060); rerun setup.yml (blf_sync)")
     if len(versions) == 2 and versions['primary'] != versions['secondary']:
         _add(out, 'blocker', 'versions differ: primary %s, secondary %s' % (versions['primary'], versions['secondary']),
              'finish the upgrade: rerun upgrade.yml (it resumes), or restore the upgraded stack from its snapshot')
@@ -448,6 +449,6 @@ def render_table(doc):
     if not blockers:
         lines.append('%-*s | none: an upgrade may start' % (width, 'blockers'))
     for item in blockers:
-        lines.append('%-*s | %s: %s' % (width, item['severity'].upper(), item['what'], ''))
+        lines.append('%-*s | %s' % (width, item['severity'].upper(), item['what']))
         lines.append('%-*s |   -> %s' % (width, '', item['todo']))
     return '\n'.join(line.rstrip() for line in lines)
