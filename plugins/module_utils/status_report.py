@@ -70,7 +70,8 @@ def _failed(result):
     if not isinstance(result, dict) or not result:
         return 'no result'
     if result.get('unreachable'):
-        return 'unreachable: %s' % (result.get('msg') or 'no answer').strip().splitlines()[0][:200]
+        msg = (result.get('msg') or 'no answer').strip().splitlines()[0].replace('Task failed: ', '')
+        return 'unreachable: %s' % msg.replace('Failed to connect to the host via ssh: ', 'ssh: ')[:200]
     if result.get('failed'):
         return 'failed: %s' % (result.get('msg') or '?').strip().splitlines()[0][:200]
     if result.get('skipped'):
@@ -120,7 +121,7 @@ def _route(proxy, ha):
         route['since'] = changed_at
     elif route['mode'] == 'normal':
         route['set_by'] = ('HA check failback' if last.get('kind') == 'failback' and _close(last.get('at'), changed_at)
-                           else 'none (default route)')
+                           else 'none (no lock held)')
         route['since'] = changed_at
     return route
 
@@ -263,7 +264,7 @@ def blockers_for(doc):
         one = stacks[name]
         label = name if one.get('host') in (None, name) else '%s (%s)' % (name, one['host'])
         if not one['reachable']:
-            _add(out, 'blocker', '%s unreachable (%s)' % (label, one.get('error')),
+            _add(out, 'blocker', '%s unreachable (%s)' % (label, _strip(one.get('error'), 'unreachable: ')),
                  'restore SSH to it (host up, sshd, network) before any upgrade')
             continue
         if one.get('error'):
@@ -342,6 +343,11 @@ def render_json(doc):
 
 
 # -- the table ------------------------------------------------------------------------------------
+def _strip(text, prefix):
+    text = text or '?'
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def _val(value, unknown='?'):
     return unknown if value is None else str(value)
 
@@ -354,7 +360,7 @@ def _yes(flag, detail=''):
 
 def _calls(one):
     if not one['reachable']:
-        return 'unreachable'
+        return '%s dialogs (Kamailio), stack unreachable' % _val(one.get('kamailio_dialogs'))
     if one.get('asterisk_running') is False:
         ast = 'Asterisk DOWN'
     else:
@@ -421,7 +427,7 @@ def render_table(doc):
     for line in (ha.get('journal') or [])[-3:]:
         msg = line.get('message') or ''
         rows.append(('  journal', '%s %s' % (line.get('at'), msg if len(msg) <= 110 else msg[:107] + '...')))
-    per_stack = [('reachable', lambda s: 'yes' if s['reachable'] else 'NO: %s' % s.get('error')),
+    per_stack = [('reachable', lambda s: 'yes' if s['reachable'] else 'NO (%s)' % _strip(s.get('error'), 'unreachable: ')),
                  ('Wazo version', _version),
                  ('live calls', _calls),
                  ('voicemail share', _share),
@@ -438,14 +444,15 @@ def render_table(doc):
     heads = tuple('%s (%s)' % (name, stacks[name].get('host')) if stacks[name].get('host') not in (None, name)
                   else name for name in STACKS)
     col = max([len(heads[0])] + [len(r[1][0]) for r in rows if isinstance(r[1], tuple)])
+    col2 = max([len(heads[1])] + [len(r[1][1]) for r in rows if isinstance(r[1], tuple)])
     lines = ['%-*s | %-*s | %s' % (width, '', col, heads[0], heads[1]),
-             '%s-+-%s-+-%s' % ('-' * width, '-' * col, '-' * 9)]
+             '%s-+-%s-+-%s' % ('-' * width, '-' * col, '-' * col2)]
     for label, value in rows:
         if isinstance(value, tuple):
             lines.append('%-*s | %-*s | %s' % (width, label, col, value[0], value[1]))
         else:
             lines.append('%-*s | %s' % (width, label, value))
-    lines.append('%s-+-%s' % ('-' * width, '-' * (col + 12)))
+    lines.append('%s-+-%s' % ('-' * width, '-' * (col + col2 + 3)))
     if not blockers:
         lines.append('%-*s | none: an upgrade may start' % (width, 'blockers'))
     for item in blockers:

@@ -105,7 +105,7 @@ def test_normal_mode_with_a_live_call(status_lab, tmp_path):
 
     route = doc['route']
     assert (route['mode'], route['persisted_mode'], route['lock'], route['set_by']) == \
-        ('normal', 'normal', None, 'none (default route)')
+        ('normal', 'normal', None, 'none (no lock held)')
     primary, secondary = doc['stacks']['primary'], doc['stacks']['secondary']
     assert primary['reachable'] and secondary['reachable']
     assert primary['kamailio_dialogs'] == 1 and secondary['kamailio_dialogs'] == 0

@@ -74,7 +74,7 @@ def blockers(doc, severity='blocker'):
 def test_healthy_system_has_no_blocker_and_the_table_says_an_upgrade_may_start():
     doc = build(stk=stacks(primary=status(channels=4, longest=93, replication=REPLICATION)))
     assert doc['blockers'] == [] and doc['upgrade_possible'] is True
-    assert doc['route']['mode'] == 'normal' and doc['route']['set_by'] == 'none (default route)'
+    assert doc['route']['mode'] == 'normal' and doc['route']['set_by'] == 'none (no lock held)'
     assert doc['route']['since'] == T0
     primary = doc['stacks']['primary']
     assert (primary['version'], primary['candidate'], primary['upgrade_available']) == ('25.16', '25.17', True)
@@ -151,7 +151,8 @@ def test_an_unreachable_stack_is_shown_and_blocks_without_breaking_the_report():
     assert blocker['what'].startswith('secondary (wazo2) unreachable') and 'SSH' in blocker['todo']
     table = sr.render_table(doc)
     row = [line for line in table.splitlines() if line.startswith('live calls')][0]
-    assert row.rstrip().endswith('unreachable')
+    assert row.rstrip().endswith('0 dialogs (Kamailio), stack unreachable')
+    assert 'NO (ssh: timed out)' in table
     json.loads(sr.render_json(doc))
 
 
