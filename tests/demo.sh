@@ -20,10 +20,14 @@ ansible-playbook -i "$inv" tests/lab/reset_versions.yml | tail -n 5
 
 echo "== 3/4 upgrade.yml under SIP load (10 calls/s, 2-30 s each, through the proxy $proxy)"
 tests/load/sipp_load.py start --target "$proxy" --dir "$run/load" --rate 10 --calls 5000 >/dev/null
-trap 'tests/load/sipp_load.py stop --dir "$run/load" --wait 5 >/dev/null 2>&1 || true' EXIT
+# calls per stack every second, for the report's timeline picture
+python3 tests/load/sample_calls.py start --inventory "$inv" --out "$run/calls.csv" --interval 1 --max-seconds 1800
+trap 'tests/load/sipp_load.py stop --dir "$run/load" --wait 5 >/dev/null 2>&1 || true;
+      python3 tests/load/sample_calls.py stop --out "$run/calls.csv" >/dev/null' EXIT
 sleep 15
 rc=0
-ansible-playbook -i "$inv" playbooks/upgrade.yml -e "wazo_mm_upgrade_report_dir=$run/reports" | tee "$run/upgrade.log" | tail -n 25 || rc=$?
+ansible-playbook -i "$inv" playbooks/upgrade.yml -e "wazo_mm_upgrade_report_dir=$run/reports" \
+  -e "wazo_mm_upgrade_calls_samples=$run/calls.csv" | tee "$run/upgrade.log" | tail -n 25 || rc=$?
 # at least 1000 calls in all, then let the calls in progress end
 for _ in $(seq 1 300); do
   created=$(tail -n 1 "$run/load/stat.csv" | cut -d';' -f13)
@@ -31,6 +35,7 @@ for _ in $(seq 1 300); do
   sleep 1
 done
 result=$(tests/load/sipp_load.py stop --dir "$run/load" --wait 90)
+python3 tests/load/sample_calls.py stop --out "$run/calls.csv" >/dev/null
 trap - EXIT
 
 echo "== 4/4 result"
@@ -40,6 +45,8 @@ res = json.loads(sys.argv[1])
 print("SIP calls: %(created)d placed, %(successful)d completed, %(failed)d failed (peak %(peak_concurrent)d at once)" % res)
 for md in sorted(glob.glob(sys.argv[2] + "/*.md")):
     print(open(md).read())
+for svg in sorted(glob.glob(sys.argv[2] + "/*-timeline.svg")):
+    print("Timeline picture (calls per stack, steps marked): %s" % svg)
 sys.exit(0 if res["failed"] == 0 else 1)
 PY
 exit "$rc"

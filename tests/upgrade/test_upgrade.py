@@ -14,13 +14,18 @@ __metaclass__ = type
 
 import json
 import os
+import re
+import subprocess
+import sys
 import uuid
+import xml.etree.ElementTree as ET
 
 import yaml
 
 from conftest import FIRST, LAST, labtools
 
 UPGRADE = os.path.join(labtools.ROOT, 'playbooks', 'upgrade.yml')
+SAMPLER = os.path.join(labtools.ROOT, 'tests', 'load', 'sample_calls.py')
 CARELESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'careless.yml')
 
 
@@ -55,6 +60,18 @@ def assert_blf_crosses_both_ways(lab, bound=20.0):
             labtools.asterisk_rx(lab, group, 'dialplan remove extension %s@default hint' % exten, check=False)
 
 
+def assert_report_reads_like_a_person_wrote_it(report_dir, report):
+    """The Markdown report: sections a person reads, durations in words, no Python dict/list/repr text."""
+    md = (report_dir / ('upgrade-%s.md' % LAST)).read_text()
+    for section in ('## Calls', '## Steps', '## Warnings', '## What to check next'):
+        assert section in md, md
+    assert re.search(r'in \d+ (min \d\d s|s)\. Both stacks now run %s' % re.escape(LAST), md), md
+    for raw in ("{'", "[{", "': ", "None", "True", "False", "u'"):
+        assert raw not in md, (raw, md)
+    assert 'upgrade-%s-timeline.svg' % LAST in md
+    assert isinstance(report['seconds'], (int, float)) and report['drain']['outcome'] == 'drained', report['drain']
+
+
 def test_check_mode_prints_the_plan_and_changes_nothing(lab, tmp_path):
     lab.reset_versions()
     before = lab.state()
@@ -68,11 +85,17 @@ def test_check_mode_prints_the_plan_and_changes_nothing(lab, tmp_path):
 def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
     lab.reset_versions()
     cron_before = lab.ssh('primary', 'cat /etc/cron.d/xivo-ha-master').stdout
+    samples = tmp_path / 'calls.csv'
     load.start(rate=10, calls=5000, min_ms=2000, max_ms=30000)
-    load.wait_created(150, timeout=60)  # calls in progress on the primary before anything starts
-    proc, report_dir = _upgrade(lab, tmp_path)
-    load.wait_created(1000, timeout=300)  # at least 1000 calls in all
-    result = load.stop()
+    subprocess.run([sys.executable, SAMPLER, 'start', '--inventory', lab.path, '--out', str(samples),
+                    '--interval', '1', '--max-seconds', '1200'], check=True)
+    try:
+        load.wait_created(150, timeout=60)  # calls in progress on the primary before anything starts
+        proc, report_dir = _upgrade(lab, tmp_path, '-e', 'wazo_mm_upgrade_calls_samples=%s' % samples)
+        load.wait_created(1000, timeout=300)  # at least 1000 calls in all
+        result = load.stop()
+    finally:
+        subprocess.run([sys.executable, SAMPLER, 'stop', '--out', str(samples)], check=False, capture_output=True)
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert result['failed'] == 0, result
     assert result['created'] >= 1000 and result['successful'] == result['created'], result
@@ -88,7 +111,16 @@ def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
     at_switch = report['drain']['calls_at_switch']
     assert max(at_switch.get('kamailio', 0), at_switch.get('asterisk', 0)) > 0, report['drain']
     assert [s['step'] for s in report['steps']][-1] == 'replicate'
-    assert (report_dir / ('upgrade-%s.md' % LAST)).exists()
+    assert_report_reads_like_a_person_wrote_it(report_dir, report)
+    # the timeline: both stacks carried calls (the secondary during maintenance), steps marked
+    svg = ET.parse(str(report_dir / report['timeline'])).getroot()
+    lines = svg.findall('.//{http://www.w3.org/2000/svg}polyline')
+    assert [line.find('{http://www.w3.org/2000/svg}title').text for line in lines] == ['primary', 'secondary']
+    peaks = [max(float(pt.split(',')[1]) for pt in line.get('points').split()) for line in lines]
+    texts = [t.text for t in svg.iter('{http://www.w3.org/2000/svg}text')]
+    assert 'drain primary' in texts, texts
+    assert any(t.startswith('secondary (peak ') and t != 'secondary (peak 0)' for t in texts), texts
+    assert any(t.startswith('primary (peak ') and t != 'primary (peak 0)' for t in texts), (texts, peaks)
     # BLF state still crosses both ways once both stacks run the new version
     assert_blf_crosses_both_ways(lab)
 
