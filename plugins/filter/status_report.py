@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: status_report
 short_description: The operator's status of the system (route, lock, HA check, versions, calls, links) and what blocks an upgrade
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Builds the status document of C(playbooks/status.yml) from what M(wazo.maintenance_mode.proxy_status),
     M(wazo.maintenance_mode.stack_status) and M(wazo.maintenance_mode.wazo_upgrade) (check mode) read, with

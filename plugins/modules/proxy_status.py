@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: proxy_status
 short_description: Read the Wazo proxy's state - route mode, maintenance lock, dialogs per stack, HA check
-version_added: "0.3.0"
+version_added: "0.2.0"
 description:
   - Runs on the Kamailio proxy. Reads, and changes nothing, takes no lock (the maintenance lock is read
     without its C(flock)).

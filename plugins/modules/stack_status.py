@@ -10,13 +10,14 @@ DOCUMENTATION = r'''
 ---
 module: stack_status
 short_description: Read a Wazo stack's state for the status report - calls, voicemail share, CEL and BLF links, replication
-version_added: "0.3.0"
+version_added: "0.2.0"
 description:
   - Runs on a Wazo stack (primary or secondary). Reads, and changes nothing.
   - Asterisk's live channels and calls (C(core show channels count)) and the age of its oldest channel
     (C(core show channels concise)).
   - The voicemail share (C(findmnt) on O(voicemail_dir)).
-  - The CEL link to the peer stack (C(odbc show <dsn>), its active connections).
+  - The CEL link to the peer stack (C(odbc show <dsn>), its active connections, and C(cel show status): CEL
+    logging enabled with the ODBC CEL backend subscribed).
   - The BLF/MWI link to the peer (Asterisk 22 has no CLI for the outbound-publish clients - C(pjsip list
     outbound-publishes) does not exist): the publish modules running, the peer endpoint the blf_sync role
     writes loaded (C(pjsip show endpoint <peer>)), and the peer answering a SIP OPTIONS on udp/5060. The result
@@ -114,10 +115,12 @@ voicemail:
   type: dict
   sample: {path: /var/spool/asterisk/voicemail, mounted: true, source: "10.0.0.10:/voicemail", fstype: nfs4}
 cel:
-  description: C(dsn), C(ok) (at least one active connection), C(connections), C(max_connections), C(detail); null when not checked.
+  description:
+    - C(dsn), C(ok) (at least one active connection and the ODBC CEL backend subscribed), C(connections),
+      C(max_connections), C(backend), C(detail); null when not checked.
   returned: always
   type: dict
-  sample: {dsn: secondary, ok: true, connections: 1, max_connections: 1, detail: "1/1 connections"}
+  sample: {dsn: secondary, ok: true, connections: 1, max_connections: 1, backend: true, detail: "secondary 1/1 connection(s)"}
 blf:
   description: C(ok), C(modules) (running), C(endpoint) (loaded), C(peer_answers) (SIP OPTIONS), C(detail), C(based_on); null when not checked.
   returned: always
@@ -246,10 +249,15 @@ class Stack(object):
                     'detail': 'Asterisk not readable'}
         active, most = parse_odbc_show(text, dsn)
         if active is None:
-            return {'dsn': dsn, 'ok': False, 'connections': None, 'max_connections': None,
+            return {'dsn': dsn, 'ok': False, 'connections': None, 'max_connections': None, 'backend': None,
                     'detail': 'no ODBC connection %s in Asterisk' % dsn}
-        return {'dsn': dsn, 'ok': active > 0, 'connections': active, 'max_connections': most,
-                'detail': '%s %d/%s connection(s)' % (dsn, active, most if most is not None else '?')}
+        ok, text = self.rx('cel show status')
+        backend = ok and 'CEL Logging: Enabled' in text and 'ODBC CEL backend' in text
+        detail = '%s %d/%s connection(s)' % (dsn, active, most if most is not None else '?')
+        if not backend:
+            detail += ', CEL logging off or no ODBC CEL backend (cel show status)'
+        return {'dsn': dsn, 'ok': active > 0 and backend, 'connections': active, 'max_connections': most,
+                'backend': backend, 'detail': detail}
 
     def read_blf(self):
         peer = self.p['blf_peer_endpoint']

@@ -114,7 +114,7 @@ def test_normal_mode_with_a_live_call(status_lab, tmp_path):
     for group, one in (('primary', primary), ('secondary', secondary)):
         assert installed_version(lab, group).startswith(one['version']), one
         assert one['voicemail']['mounted'] is True, one['voicemail']
-        assert one['cel']['ok'] is True and one['cel']['connections'] >= 1, one['cel']
+        assert one['cel']['ok'] is True and one['cel']['connections'] >= 1 and one['cel']['backend'], one['cel']
         assert one['blf']['ok'] is True, one['blf']
     assert doc['ha_check']['state'] == 'normal'
     assert doc['replication']['cron'] == 'active'

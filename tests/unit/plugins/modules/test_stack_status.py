@@ -41,6 +41,7 @@ def healthy(host):
     host.handlers['asterisk'] = asterisk({
         'core show channels count': '2 active channels\n1 active call\n7 calls processed\n',
         'core show channels concise': CONCISE, 'odbc show secondary': ODBC, 'module show like res_pjsip_': MODULES,
+        'cel show status': 'CEL Logging: Enabled\nCEL Tracking Event: HANGUP\nCEL Event Subscriber: ODBC CEL backend\n',
         'pjsip show endpoint instance2': ENDPOINT})
     host.handlers['findmnt'] = (0, FINDMNT, '')
 
@@ -55,8 +56,19 @@ def test_a_healthy_stack(host, run_module, check_mode):
     assert res['voicemail']['mounted'] is True and res['voicemail']['source'] == 'nfs:/voicemail'
     # the DSN's own section is read, not the first one
     assert (res['cel']['ok'], res['cel']['connections'], res['cel']['max_connections']) == (False, 0, 1)
+    assert res['cel']['backend'] is True
     assert res['blf']['ok'] is True and res['blf']['modules'] and res['blf']['endpoint']
     assert res['replication'] is None
+
+
+def test_cel_needs_the_odbc_backend(host, run_module):
+    healthy(host)
+    host.handlers['asterisk'] = asterisk({'core show channels count': '0 active channels\n0 active calls\n0 calls processed\n',
+                                          'core show channels concise': '', 'odbc show asterisk': ODBC,
+                                          'cel show status': 'CEL Logging: Enabled\n'})
+    cel = run_module(stack_status, {'cel_dsn': 'asterisk'})['cel']
+    assert (cel['connections'], cel['backend'], cel['ok']) == (1, False, False)
+    assert 'no ODBC CEL backend' in cel['detail']
 
 
 def test_asterisk_down_and_share_not_mounted_are_reported_not_failed(host, run_module):
