@@ -101,13 +101,13 @@ demo: venv lab-up
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .build
 
-# The artifact installs and its playbooks run by FQCN (wazo.maintenance_mode.setup / .upgrade).
+# The artifact installs and its playbooks run by FQCN (wazo.maintenance_mode.setup / .upgrade / .status / .switch).
 artifact: build
 	rm -rf .build/colls
 	cd /tmp && $(CURDIR)/$(BIN)/ansible-galaxy collection install --no-deps --force -p $(CURDIR)/.build/colls \
 	  $(CURDIR)/.build/wazo-maintenance_mode-$$(awk '/^version:/{print $$2}' $(CURDIR)/galaxy.yml).tar.gz >/dev/null
 	cp inventory.example .build/inventory.yml
-	cd /tmp && for p in setup upgrade status; do \
+	cd /tmp && for p in setup upgrade status switch; do \
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/colls:$(CURDIR)/$(VENV)/lib/python3.11/site-packages \
 	  $(CURDIR)/$(BIN)/ansible-playbook -i $(CURDIR)/.build/inventory.yml wazo.maintenance_mode.$$p --syntax-check; done
 
