@@ -18,6 +18,9 @@ described in prose). They also check the collection metadata the READMEs rely on
 min_ansible_version matches meta/runtime.yml's requires_ansible, and the action group lists every
 module in plugins/modules/.
 
+It also writes docs/inventory-reference.md: every variable an operator can set in the inventory, once, with the
+roles that read it (from the roles' main entry points), the required ones first.
+
 Exit status: 0 when everything matches, 1 when something drifted (each problem is printed on stderr),
 2 on a usage error.
 """
@@ -131,6 +134,47 @@ def render(role, specs):
             lines.append(option_row(name, options[name] or {}))
     lines += ['', END]
     return '\n'.join(lines)
+
+
+INVENTORY_REFERENCE = ROOT / 'docs' / 'inventory-reference.md'
+# Set by the preflight role on every host, never by the operator.
+NOT_INPUTS = {'wazo_mm_topology'}
+
+
+def render_inventory_reference(all_specs):
+    """docs/inventory-reference.md from {role: specs}: one row per variable of the main entry points."""
+    seen = {}
+    for role in sorted(all_specs):
+        options = ((all_specs[role] or {}).get('main') or {}).get('options') or {}
+        for name, spec in options.items():
+            if name in NOT_INPUTS:
+                continue
+            entry = seen.setdefault(name, {'spec': spec or {}, 'roles': [], 'required': False})
+            entry['roles'].append(role)
+            entry['required'] = entry['required'] or bool((spec or {}).get('required'))
+    lines = ['# Inventory reference', '',
+             'Generated from the roles\' `meta/argument_specs.yml` by `make docs` (`tests/docs/role_docs.py`): edit the '
+             'specs, not this file.', '',
+             'The inventory has the groups `proxy` (the Kamailio host), `primary`, `secondary` (one host each) and, '
+             'optionally, `nfs_server` (default: the proxy); `inventory.example` is a complete one. Each host may set '
+             '`wazo_mm_address` (the address the others reach it by; default its `ansible_host`). Every other variable '
+             'goes in `group_vars/all` (secrets in a vault) or on the command line. A variable read by several roles '
+             'has one meaning; its row names them, and each role\'s README has its full entry (other entry points '
+             'included).', '',
+             '| variable | required | type | default | read by | description |',
+             '|---|---|---|---|---|---|']
+    order = sorted(seen, key=lambda name: (not seen[name]['required'], name))
+    for name in order:
+        entry = seen[name]
+        spec = entry['spec']
+        description = markdown(spec.get('description'))
+        if spec.get('no_log'):
+            description = '**Secret** (vault it; never logged). ' + description
+        default = literal(spec['default']) if 'default' in spec else ''
+        roles = ', '.join('[%s](../roles/%s/README.md)' % (r, r) for r in entry['roles'])
+        lines.append('| `%s` | %s | %s | %s | %s | %s |' % (name, 'yes' if entry['required'] else 'no', option_type(spec),
+                                                       cell(default), roles, cell(description.strip())))
+    return '\n'.join(lines) + '\n'
 
 
 def split_readme(text):
@@ -258,6 +302,7 @@ def main(argv=None):
         roles = sorted(p for p in (ROOT / 'roles').iterdir() if p.is_dir())
 
     problems, rewritten = [], []
+    all_specs = {}
     for role_dir in roles:
         role = role_dir.name
         specs_file = role_dir / 'meta' / 'argument_specs.yml'
@@ -267,6 +312,7 @@ def main(argv=None):
             continue
         try:
             specs = load_yaml(specs_file).get('argument_specs') or {}
+            all_specs[role] = specs
             if 'main' not in specs:
                 problems.append('%s: no entry point main' % specs_file.relative_to(ROOT))
             problems += check_defaults(role_dir, specs)
@@ -303,6 +349,15 @@ def main(argv=None):
         rewritten.append(str(readme.relative_to(ROOT)))
 
     if not args.roles:
+        reference = render_inventory_reference(all_specs)
+        current = INVENTORY_REFERENCE.read_text(encoding='utf-8') if INVENTORY_REFERENCE.is_file() else None
+        if current != reference:
+            if args.check:
+                problems.append('%s: differs from the roles\' argument_specs; run make docs'
+                                % INVENTORY_REFERENCE.relative_to(ROOT))
+            else:
+                INVENTORY_REFERENCE.write_text(reference, encoding='utf-8')
+                rewritten.append(str(INVENTORY_REFERENCE.relative_to(ROOT)))
         try:
             problems += check_collection(roles)
         except SpecError as exc:
