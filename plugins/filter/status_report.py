@@ -20,7 +20,7 @@ author:
 positional: _input, stacks
 options:
   _input:
-    description: The proxy's M(wazo.maintenance_mode.proxy_status) result (C({unreachable: true, msg}) when the proxy did not answer).
+    description: The proxy's M(wazo.maintenance_mode.proxy_status) result (C(unreachable) true when the proxy did not answer).
     type: dict
     required: true
   stacks:

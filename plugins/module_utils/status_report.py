@@ -304,9 +304,9 @@ def blockers_for(doc):
              'finish the upgrade: rerun upgrade.yml (it resumes), or restore the upgraded stack from its snapshot')
     if doc.get('upgrade_state'):
         st = doc['upgrade_state']
-        _add(out, 'blocker', 'an unfinished upgrade from %s to %s (started %s)' % (
-            st.get('from') or '?', st.get('target') or '?', st.get('started') or '?'),
-             'rerun upgrade.yml (it resumes) or abort it (-e wazo_mm_upgrade_abort=true)')
+        what = 'an unfinished upgrade from %s to %s (started %s)' % (
+            st.get('from') or '?', st.get('target') or '?', st.get('started') or '?')
+        _add(out, 'blocker', what, 'rerun upgrade.yml (it resumes) or abort it (-e wazo_mm_upgrade_abort=true)')
     rep = doc['replication']
     if rep.get('cron') == 'paused' and not lock and not doc.get('upgrade_state'):
         _add(out, 'warning', 'DB sync cron on the primary commented (paused) with no upgrade running',
@@ -422,8 +422,9 @@ def render_table(doc):
     rows.append(('HA check', ha_text))
     last = ha.get('last_transition') or {}
     if last:
-        rows.append(('  last switch', '%s %s -> %s at %s: %s' % (last.get('kind'), last.get('from'), last.get('to'),
-                                                             last.get('at'), last.get('reason') or '')))
+        switch = '%s %s -> %s at %s: %s' % (last.get('kind'), last.get('from'), last.get('to'), last.get('at'),
+                                            last.get('reason') or '')
+        rows.append(('  its last switch', switch))
     for line in (ha.get('journal') or [])[-3:]:
         msg = line.get('message') or ''
         rows.append(('  journal', '%s %s' % (line.get('at'), msg if len(msg) <= 110 else msg[:107] + '...')))

@@ -15,7 +15,7 @@ description:
   - Runs on the Kamailio proxy. Reads, and changes nothing, takes no lock (the maintenance lock is read
     without its C(flock)).
   - The running route mode (Kamailio C($shv(routemode)) over JSON-RPC) and the persisted one (C(routemode.cfg) in
-    O(state_dir), with the time it was last written: the last switch).
+    O(state_dir), with the time it was last written, the last switch).
   - The maintenance lock (C(maintenance.lock)), the live dialogs through each stack (Kamailio's dialog profile
     C(backend) per dispatcher set, what M(wazo.maintenance_mode.wait_for_drain) counts) and the dispatcher
     destinations.

@@ -16,10 +16,10 @@ description:
   - Asterisk's live channels and calls (C(core show channels count)) and the age of its oldest channel
     (C(core show channels concise)).
   - The voicemail share (C(findmnt) on O(voicemail_dir)).
-  - The CEL link to the peer stack (C(odbc show <dsn>), its active connections, and C(cel show status): CEL
+  - The CEL link to the peer stack (C(odbc show <dsn>), its active connections, and C(cel show status), CEL
     logging enabled with the ODBC CEL backend subscribed).
-  - The BLF/MWI link to the peer (Asterisk 22 has no CLI for the outbound-publish clients - C(pjsip list
-    outbound-publishes) does not exist): the publish modules running, the peer endpoint the blf_sync role
+  - The BLF/MWI link to the peer (Asterisk 22 has no CLI for the outbound-publish clients, C(pjsip list
+    outbound-publishes) does not exist) - the publish modules running, the peer endpoint the blf_sync role
     writes loaded (C(pjsip show endpoint <peer>)), and the peer answering a SIP OPTIONS on udp/5060. The result
     says that this is what it is based on.
   - With O(replication) (on the primary), the traces of the DB replication to the secondary that a real Wazo

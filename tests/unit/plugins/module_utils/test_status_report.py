@@ -133,8 +133,8 @@ def test_maintenance_without_lock_and_not_the_ha_check_is_unknown_and_a_blocker(
 
 
 def test_pending_switch_and_mode_disagreement_block():
-    ha = {'state': 'error', 'reason': 'failover failed', 'pending_switch': {'kind': 'failover', 'from': 'normal',
-                                                                           'to': 'maintenance', 'at': T0}}
+    pending = {'kind': 'failover', 'from': 'normal', 'to': 'maintenance', 'at': T0}
+    ha = {'state': 'error', 'reason': 'failover failed', 'pending_switch': pending}
     doc = build(proxy('normal', ha=ha, persisted_mode='maintenance'))
     whats = [b['what'] for b in blockers(doc)]
     assert any('routemode.cfg holds maintenance' in w for w in whats)
