@@ -78,3 +78,81 @@ def test_asterisk_not_running_is_an_error():
     with pytest.raises(w.DrainError, match='not running'):
         w.poll(params(), RPC([0]), runner=asterisk(['Unable to connect to remote asterisk (does '
                                                     '/var/run/asterisk/asterisk.ctl exist?)']))
+
+
+# ----- hangup mode (runs on the stack) and the longest dialog -------------------------------------------------
+
+class FakeModule:
+    def __init__(self, check_mode=False):
+        self.check_mode = check_mode
+
+
+class FakeRunner:
+    """asterisk -rx on the stack: answers per CLI command, records what was sent."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.sent = []
+
+    def bin(self, name):
+        return '/usr/sbin/' + name
+
+    def run(self, argv, timeout=0, **kw):
+        command = argv[2]
+        self.sent.append(command)
+        out = self.answers.get(command)
+        if out is None:
+            out = next((v for k, v in self.answers.items() if command.startswith(k)), '')
+        if callable(out):
+            out = out(command)
+        return type('R', (), {'rc': 0, 'out': out, 'err': '', 'timed_out': False})()
+
+
+SHOWN = ("[ Context 'drain-ctx' created by 'pbx_config' ]\n  's' =>  1. NoOp(x)  [f:1]\n"
+         "-= 1 extension (3 priorities) in 1 context. =-\n")
+CONCISE = ('PJSIP/anonymous-00000000!from-extern!1000!2!Up!Wait!3600!sipp!!!3!64!!1796206074.0\n'
+           'PJSIP/anonymous-00000001!from-extern!1000!2!Up!Wait!3600!sipp!!!3!63!!1796206075.1\n')
+
+
+def _redirect(command):
+    chan = command.split()[2]
+    if chan.endswith('1'):
+        return "Channel '%s' not found\nCommand '%s' failed.\n" % (chan, command)
+    return "Channel '%s' successfully redirected to drain-ctx,s,1\n" % chan
+
+
+H = {'context': 'drain-ctx', 'exten': 's', 'priority': 1, 'cause': 41, 'reload': True}
+
+
+def test_hangup_redirects_each_channel_and_reports_it():
+    runner = FakeRunner({'dialplan reload': 'Dialplan reloaded.\n', 'dialplan show drain-ctx': SHOWN,
+                         'core show channels concise': CONCISE, 'channel redirect': _redirect})
+    res = w.hangup(FakeModule(), runner, H, clock=lambda: 5.0)
+    assert runner.sent[:3] == ['dialplan reload', 'dialplan show drain-ctx', 'core show channels concise']
+    assert runner.sent[3:] == ['channel redirect PJSIP/anonymous-00000000 drain-ctx,s,1',
+                               'channel redirect PJSIP/anonymous-00000001 drain-ctx,s,1']
+    assert res['changed'] and res['channels_before'] == 2
+    first, second = res['hung_up']
+    assert (first['channel'], first['caller'], first['age_s'], first['cause'], first['redirected']) == \
+        ('PJSIP/anonymous-00000000', 'sipp', 64, 41, True)
+    assert not second['redirected'] and 'not found' in second['error']
+
+
+def test_hangup_refuses_without_the_context_and_changes_nothing_in_check_mode():
+    runner = FakeRunner({'dialplan show drain-ctx': "There is no existence of 'drain-ctx' context\n"})
+    with pytest.raises(w.DrainError, match='not loaded'):
+        w.hangup(FakeModule(), runner, H)
+    runner = FakeRunner({'dialplan show drain-ctx': SHOWN, 'core show channels concise': CONCISE})
+    res = w.hangup(FakeModule(check_mode=True), runner, H)
+    assert not res['changed'] and not any(c.startswith('channel redirect') or c == 'dialplan reload'
+                                          for c in runner.sent)
+
+
+def test_longest_dialog_never_fails_the_drain():
+    class ListRPC(RPC):
+        def call(self, method, *params):
+            assert (method, params) == ('dlg.profile_list', ('backend', '1'))
+            return [{'start_ts': 900}, {'start_ts': 990}]
+
+    assert w.longest_dialog(ListRPC([1]), 1, now=lambda: 1000.0) == 100
+    assert w.longest_dialog(RPC([1]), 1) is None  # no call() at all: unknown, not an error
