@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import textwrap
 import threading
 import time
@@ -127,7 +128,7 @@ def test_check_mode_changes_nothing_and_prints_the_table(status_lab):
     recap = labtools.recap(proc.stdout)
     assert set(recap) == {'proxy', 'primary', 'secondary'}
     assert all(r['changed'] == 0 and r['failed'] == 0 for r in recap.values()), recap
-    assert 'route mode       | normal, new calls to the primary' in proc.stdout, proc.stdout[-3000:]
+    assert re.search(r'route mode +\| normal, new calls to the primary', proc.stdout), proc.stdout[-3000:]
     assert 'none: an upgrade may start' in proc.stdout
 
 
@@ -144,7 +145,7 @@ def test_operator_maintenance(status_lab, tmp_path):
     assert 'maintenance lock held by operator (wazo-mode)' in blocker['what'] and 'wazo-mode normal' in blocker['todo']
     # the table says the same
     proc = lab.playbook(STATUS, '--check')
-    assert 'set by           | lock: operator (wazo-mode), since %s' % route['since'] in proc.stdout, proc.stdout[-3000:]
+    assert re.search(r'set by +\| lock: operator \(wazo-mode\), since %s' % route['since'], proc.stdout), proc.stdout[-3000:]
     assert all(r['changed'] == 0 for r in labtools.recap(proc.stdout).values())
     assert lab.route_mode()['lock']['owner'] == 'wazo-mode'   # still held: the status took and released nothing
 
