@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """playbooks/status.yml on the converged lab: the values it reports are the lab's, in normal mode with a live
 call (counted by Kamailio and by the primary's real Asterisk), in an operator maintenance (`wazo-mode
-maintenance`, lock held) and in an HA check failover (the primary's Asterisk stopped); --check changes nothing;
-the JSON printed is the JSON written to wazo_mm_status_file and matches the table.
+maintenance`, lock held) and in an HA check failover (the primary's Asterisk stopped); the last replication is the
+one cron started; --check changes nothing; the JSON printed is the JSON written to wazo_mm_status_file.
 
 Each test puts the lab back (mode normal, no lock, Asterisk running, HA check normal)."""
 
@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import json
 import os
 import re
@@ -166,3 +167,28 @@ def test_ha_check_failover(status_lab, tmp_path):
     assert whats[0].startswith('HA check failed over'), whats
     assert any('Asterisk not running' in w for w in whats), whats
     assert doc['upgrade_possible'] is False
+
+
+def test_last_replication_started_by_cron(status_lab, tmp_path):
+    """The replication cron's start (cron's journal) is the last replication shown, said to be based on it, its
+    result unknown (the cron sends the script's output to /dev/null). A temporary cron.d entry runs it at the
+    next minute, as /etc/cron.d/xivo-ha-master does every hour."""
+    lab = status_lab
+    secondary = lab.address('secondary')
+    cron = '/etc/cron.d/wazo-mm-status-test'
+    since = lab.ssh('primary', "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+    lab.ssh('primary', "echo '* * * * * root /usr/sbin/xivo-master-slave-db-replication %s >/dev/null' > %s"
+            % (secondary, cron))
+    try:
+        started = wait_for(lambda: lab.ssh('primary', "journalctl -u cron.service --since '%s' -o short-unix --no-pager "
+                                                      "| grep 'CMD (/usr/sbin/xivo-master-slave-db-replication'"
+                                           % since, check=False).stdout.strip(), 75, interval=2)
+    finally:
+        lab.ssh('primary', 'rm -f %s' % cron)
+    assert started, 'cron did not start the replication within 75 s'
+    doc = status(lab, tmp_path)
+    rep = doc['replication']
+    at = float(started.splitlines()[-1].split()[0])
+    assert rep['last'] and abs(calendar.timegm(time.strptime(rep['last'], '%Y-%m-%dT%H:%M:%SZ')) - at) < 2, (rep, started)
+    assert rep['result'] == 'unknown' and rep['based_on'].startswith('cron started it (journal)'), rep
+    assert rep['cron'] == 'active'
