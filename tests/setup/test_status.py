@@ -83,6 +83,8 @@ def status(lab, tmp_path, *args):
     proc = lab.playbook(STATUS, '-e', 'wazo_mm_status_format=json', '-e', 'wazo_mm_status_file=%s' % out, *args)
     doc = json.loads(out.read_text())
     assert printed_json(proc.stdout) == doc
+    if '--check' in args:   # the report file is written on the controller, nothing changes on the hosts
+        assert all(r['changed'] == 0 for r in labtools.recap(proc.stdout).values()), proc.stdout[-2000:]
     return doc
 
 
@@ -155,7 +157,7 @@ def test_ha_check_failover(status_lab, tmp_path):
     lab = status_lab
     lab.ssh('primary', 'systemctl stop asterisk')
     assert wait_for(lambda: ha_state(lab).get('state') == 'failover', 15), ha_state(lab)
-    doc = status(lab, tmp_path)
+    doc = status(lab, tmp_path, '--check')
     route, ha = doc['route'], doc['ha_check']
     assert route['mode'] == 'maintenance' and route['lock'] is None
     assert route['set_by'] == 'HA check failover'
