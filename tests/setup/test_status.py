@@ -181,10 +181,14 @@ def test_last_replication_started_by_cron(status_lab, tmp_path):
     since = lab.ssh('primary', "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
     lab.ssh('primary', "echo '* * * * * root /usr/sbin/xivo-master-slave-db-replication %s >/dev/null' > %s"
             % (secondary, cron))
+
+    def cron_started():
+        return lab.ssh('primary', "journalctl -u cron.service --since '%s' -o short-unix --no-pager "
+                                  "| grep 'CMD (/usr/sbin/xivo-master-slave-db-replication'" % since,
+                       check=False).stdout.strip()
+
     try:
-        started = wait_for(lambda: lab.ssh('primary', "journalctl -u cron.service --since '%s' -o short-unix --no-pager "
-                                                      "| grep 'CMD (/usr/sbin/xivo-master-slave-db-replication'"
-                                           % since, check=False).stdout.strip(), 75, interval=2)
+        started = wait_for(cron_started, 75, interval=2)
     finally:
         lab.ssh('primary', 'rm -f %s' % cron)
     assert started, 'cron did not start the replication within 75 s'
