@@ -68,7 +68,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('%s (wazo_mm_upgrade_drain_deadline)' % exc)
         if args['validate_only']:
             result.update(changed=False, deadline=drain.iso(deadline), deadline_kind=kind,
-                          deadline_local=deadline.astimezone().isoformat(),
+                          deadline_local=deadline.astimezone().replace(microsecond=0).isoformat(),
                           seconds_left=round((deadline - now).total_seconds(), 3))
             return result
 
@@ -82,7 +82,7 @@ class ActionModule(ActionBase):
         mod_args = dict((k, v) for k, v in args.items() if k not in ACTION_ONLY and v is not None)
         mod_args.update(setid=setid, stack_address=address)
         display.display('wait_for_drain: %s (set %d, %s): deadline %s (%s), policy %s'
-                        % (stack, setid, address, deadline.astimezone().isoformat(), kind, args['policy']))
+                        % (stack, setid, address, deadline.astimezone().replace(microsecond=0).isoformat(), kind, args['policy']))
 
         started = time.monotonic()
         samples, progress = [], []
@@ -136,7 +136,7 @@ class ActionModule(ActionBase):
             result['msg'] = ('%s not drained at the deadline %s (after %.1f s): %s call(s) through the proxy (set %d)'
                              ' and %s Asterisk channel(s) left, the longest up for %s (max_remaining_calls=%d); '
                              'policy %s'
-                             % (stack, deadline.astimezone().isoformat(), waited, remaining.get('kamailio'), setid,
+                             % (stack, deadline.astimezone().replace(microsecond=0).isoformat(), waited, remaining.get('kamailio'), setid,
                                 'unchecked' if remaining.get('asterisk') is None else remaining.get('asterisk'),
                                 'an unknown time' if longest is None else '%s s' % longest,
                                 args['max_remaining_calls'], args['policy']))

@@ -255,7 +255,7 @@ hung_up:
   returned: with O(hangup)
   type: list
   elements: dict
-  sample: [{channel: PJSIP/anonymous-00000012, caller: sipp, age_s: 141, cause: 16, redirected: true}]
+  sample: [{channel: PJSIP/anonymous-00000012, caller: sipp, age_s: 141, cause: 16, redirected: true, at: '2026-12-02T03:30:01Z'}]
 channels_before:
   description: With O(hangup), the channels listed before the redirects.
   returned: with O(hangup)
@@ -268,6 +268,7 @@ stack:
   sample: {name: wazo1.example.com, address: 192.0.2.11, setid: 1}
 '''
 
+import datetime
 import time
 import traceback
 
@@ -285,6 +286,7 @@ from ansible_collections.wazo.maintenance_mode.plugins.module_utils.drain import
     asterisk_channels,
     context_loaded,
     dialog_ages,
+    iso,
     parse_channels_concise,
     redirect_command,
     redirect_ok,
@@ -351,7 +353,8 @@ def hangup(module, runner, h, clock=time.time):
     hung_up = []
     for chan in listed:
         entry = {'channel': chan['channel'], 'caller': chan['caller'], 'age_s': chan['duration_s'],
-                 'cause': h['cause'], 'at': round(clock(), 3)}
+                 'cause': h['cause'],
+                 'at': iso(datetime.datetime.fromtimestamp(clock(), tz=datetime.timezone.utc))}
         if chan['context'] == context:
             entry.update(redirected=True, note='already in %s' % context)
         elif module.check_mode:

@@ -156,6 +156,7 @@ def test_deadline_stop_then_hangup_on_the_real_asterisk(lab, tmp_path):
         deadline = _iso_ts(drain['deadline'])
         ended = long_calls.ended()
         assert len(ended) == LONG_CALLS, (ended, long_calls.byes())
+        print('calls ended (SIPp received the BYE) at deadline + %s s' % [round(t - deadline, 2) for t in ended])
         assert all(deadline - 2 <= t <= deadline + 30 for t in ended), (deadline, ended)
 
         state = lab.state()

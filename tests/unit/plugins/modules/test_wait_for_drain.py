@@ -136,6 +136,7 @@ def test_hangup_redirects_each_channel_and_reports_it():
     assert (first['channel'], first['caller'], first['age_s'], first['cause'], first['redirected']) == \
         ('PJSIP/anonymous-00000000', 'sipp', 64, 41, True)
     assert not second['redirected'] and 'not found' in second['error']
+    assert first['at'] == '1970-01-01T00:00:05Z'
 
 
 def test_hangup_refuses_without_the_context_and_changes_nothing_in_check_mode():
