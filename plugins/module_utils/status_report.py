@@ -71,7 +71,7 @@ def _failed(result):
         return 'no result'
     if result.get('unreachable'):
         msg = (result.get('msg') or 'no answer').strip().splitlines()[0].replace('Task failed: ', '')
-        return 'unreachable: %s' % msg.replace('Failed to connect to the host via ssh: ', 'ssh: ')[:200]
+        return 'unreachable: %s' % msg.replace('Failed to connect to the host via ssh: ', '')[:200]
     if result.get('failed'):
         return 'failed: %s' % (result.get('msg') or '?').strip().splitlines()[0][:200]
     if result.get('skipped'):
@@ -414,7 +414,7 @@ def render_table(doc):
         mode += ', new calls to the %s' % ('secondary' if route['mode'] == 'maintenance' else 'primary')
         rows.append(('route mode', mode))
         rows.append(('set by', '%s, since %s' % (route.get('set_by') or '?', _ago(route.get('since'), now))))
-    ha_text = _val(ha.get('state'))
+    ha_text = _val(ha.get('state'), 'not read (%s)' % ha.get('error'))
     if ha.get('reason'):
         ha_text += ': %s' % ha['reason']
     if ha.get('since'):
