@@ -142,7 +142,7 @@ def render(names, rows, steps=(), title='Calls per stack during the upgrade'):
                    % (colour, points, escape(name)))
         lx = left + plot_w - 150 * (len(names) - index)
         out.append('<rect x="%d" y="12" width="14" height="4" fill="%s"/>' % (lx, colour))
-        out.append('<text x="%d" y="18">%s (peak %d)</text>' % (lx + 18, escape(name),
-                                                              max(counts[index] for _t, counts in rows)))
+        peak_here = max(counts[index] for _t, counts in rows)
+        out.append('<text x="%d" y="18">%s (peak %d)</text>' % (lx + 18, escape(name), peak_here))
     out.append('</svg>')
     return '\n'.join(out) + '\n'

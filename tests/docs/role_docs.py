@@ -172,8 +172,8 @@ def render_inventory_reference(all_specs):
             description = '**Secret** (vault it; never logged). ' + description
         default = literal(spec['default']) if 'default' in spec else ''
         roles = ', '.join('[%s](../roles/%s/README.md)' % (r, r) for r in entry['roles'])
-        lines.append('| `%s` | %s | %s | %s | %s | %s |' % (name, 'yes' if entry['required'] else 'no', option_type(spec),
-                                                       cell(default), roles, cell(description.strip())))
+        row = (name, 'yes' if entry['required'] else 'no', option_type(spec), cell(default), roles, cell(description.strip()))
+        lines.append('| `%s` | %s | %s | %s | %s | %s |' % row)
     return '\n'.join(lines) + '\n'
 
 
