@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 COLL_LINK := .collections/ansible_collections/wazo/maintenance_mode
 
 .PHONY: help venv host image lab-up lab-down lab-status standin lint ansible-lint sanity unit kamailio-tests \
-        molecule test demo build artifact clean
+        molecule test demo build artifact ee clean
 
 help:
 	@echo "make test      lint + sanity + unit tests + real-Kamailio tests + molecule scenarios (what CI runs)"
@@ -110,6 +110,13 @@ artifact: build
 	cd /tmp && for p in setup upgrade status switch; do \
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/colls:$(CURDIR)/$(VENV)/lib/python3.11/site-packages \
 	  $(CURDIR)/$(BIN)/ansible-playbook -i $(CURDIR)/.build/inventory.yml wazo.maintenance_mode.$$p --syntax-check; done
+
+# The execution environment's build context (ansible-builder v3) in .build/ee; the image build itself needs the
+# base image's registry (not reachable from the lab machine): ansible-builder build, or podman build .build/ee.
+ee: build
+	mkdir -p .build/ee-src
+	cp .build/wazo-maintenance_mode-$$(awk '/^version:/{print $$2}' galaxy.yml).tar.gz .build/ee-src/wazo-maintenance_mode.tar.gz
+	$(BIN)/ansible-builder create -f execution-environment.yml -c .build/ee
 
 clean: lab-down
 	rm -rf .build .cache .collections $(VENV)
