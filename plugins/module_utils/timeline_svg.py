@@ -16,8 +16,10 @@ import datetime
 from xml.sax.saxutils import escape
 
 WIDTH = 960
-HEIGHT = 420
-MARGIN = dict(left=56, right=16, top=40, bottom=96)
+HEIGHT = 440
+MARGIN = dict(left=56, right=16, top=40, bottom=116)
+LABEL_ROWS = 5
+CHAR_W = 5.6  # width of one character of the 10 px step labels, roughly
 # colour per series, in the order the series first appear (primary blue, secondary orange, then others)
 COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd')
 
@@ -117,8 +119,9 @@ def render(names, rows, steps=(), title='Calls per stack during the upgrade'):
     out.append('<text x="%d" y="%d" text-anchor="end">UTC</text>' % (left + plot_w, top + plot_h + 30))
     out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>' % (left, top, plot_w, plot_h))
 
-    # step boundaries: a dashed line and the step's name, labels staggered on three rows under the axis
-    shown = 0
+    # step boundaries: a dashed line and the step's name under the axis, on the first of LABEL_ROWS rows where it
+    # does not overlap the previous label of that row (the least crowded row otherwise)
+    row_end = [float('-inf')] * LABEL_ROWS
     for step in steps or ():
         try:
             ended = float(step['ended']) if isinstance(step.get('ended'), (int, float)) else iso_to_epoch(step['ended'])
@@ -127,12 +130,17 @@ def render(names, rows, steps=(), title='Calls per stack during the upgrade'):
         if ended < t0 or ended > t1 + 1:
             continue
         x = x_of(min(ended, t1))
-        row = shown % 3
+        label = str(step.get('step', ''))
+        half = len(label) * CHAR_W / 2.0
+        free = [r for r in range(LABEL_ROWS) if row_end[r] + 6 <= x - half]
+        row = free[0] if free else min(range(LABEL_ROWS), key=lambda r: row_end[r])
+        row_end[row] = x + half
         out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#888" stroke-dasharray="4 3"/>'
                    % (x, top, x, top + plot_h + 34 + 14 * row))
-        out.append('<text x="%.1f" y="%d" font-size="10" text-anchor="middle" fill="#444">%s</text>'
-                   % (x, top + plot_h + 46 + 14 * row, escape(str(step.get('step', '')))))
-        shown += 1
+        # a label that would leave the picture is aligned on its line's side instead of centred
+        anchor = 'end' if x + half > WIDTH - 2 else ('start' if x - half < 2 else 'middle')
+        out.append('<text x="%.1f" y="%d" font-size="10" text-anchor="%s" fill="#444">%s</text>'
+                   % (x, top + plot_h + 46 + 14 * row, anchor, escape(label)))
 
     # one line per stack, and the legend
     for index, name in enumerate(names):

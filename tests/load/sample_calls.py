@@ -35,7 +35,7 @@ def _ssh_base(inventory):
         inv = yaml.safe_load(handle)['all']
     key = inv['vars']['ansible_ssh_private_key_file']
     known = os.path.join(os.path.dirname(os.path.abspath(inventory)), 'known_hosts')
-    control = '/tmp/wazo-mm-sample-%%C'
+    control = '/tmp/wazo-mm-sample-%C'  # one master connection per stack (%C: hash of host, port, user)
     base = ['ssh', '-i', key, '-o', 'UserKnownHostsFile=%s' % known, '-o', 'StrictHostKeyChecking=yes',
             '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', '-o', 'ControlMaster=auto',
             '-o', 'ControlPath=%s' % control, '-o', 'ControlPersist=30']

@@ -112,6 +112,10 @@ def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
     assert max(at_switch.get('kamailio', 0), at_switch.get('asterisk', 0)) > 0, report['drain']
     assert [s['step'] for s in report['steps']][-1] == 'replicate'
     assert_report_reads_like_a_person_wrote_it(report_dir, report)
+    # the samples: each stack measured on its own (while the primary was drained, the secondary carried calls)
+    rows = [line.split(',') for line in samples.read_text().splitlines()[1:]]
+    assert any(int(p) == 0 and int(s) > 0 for _t, p, s in rows), rows[::10]
+    assert any(int(p) > 0 and int(s) == 0 for _t, p, s in rows), rows[::10]
     # the timeline: both stacks carried calls (the secondary during maintenance), steps marked
     svg = ET.parse(str(report_dir / report['timeline'])).getroot()
     lines = svg.findall('.//{http://www.w3.org/2000/svg}polyline')
