@@ -35,8 +35,9 @@ def lab():
     lab.ssh('proxy', 'wazo-mode normal --no-wait --force', check=False)
 
 
-def _call_and_sample(lab, duration_ms=4000):
-    """One call through the proxy; the stacks' channel counts sampled in the middle of it."""
+def _call_and_sample(lab, stack, duration_ms=8000):
+    """One call through the proxy; the stacks' channel counts sampled while it is up (polled until `stack` shows
+    it, at most for most of its duration, so a slow start of SIPp or of an SSH sample does not miss it)."""
     result = {}
     local_ip = labtools.host_ip_towards(lab.hosts['proxy'])
 
@@ -45,8 +46,13 @@ def _call_and_sample(lab, duration_ms=4000):
 
     thread = threading.Thread(target=call)
     thread.start()
-    time.sleep(duration_ms / 2000.0)
-    during = {group: lab.channels(group)['channels'] for group in ('primary', 'secondary')}
+    deadline = time.monotonic() + duration_ms * 0.6 / 1000.0
+    during = {}
+    while time.monotonic() < deadline:
+        during = {group: lab.channels(group)['channels'] for group in ('primary', 'secondary')}
+        if during[stack] >= 1:
+            break
+        time.sleep(0.2)
     thread.join(60)
     after = {group: lab.channels(group)['channels'] for group in ('primary', 'secondary')}
     ok, failed, output = result['sipp']
@@ -59,7 +65,7 @@ def _call_and_sample(lab, duration_ms=4000):
 def test_call_goes_to_the_stack_of_the_mode(lab, mode, stack, other):
     lab.ssh('proxy', 'wazo-mode %s --no-wait --force' % mode)
     assert lab.route_mode()['mode'] == mode
-    ok, failed, during, after, output = _call_and_sample(lab)
+    ok, failed, during, after, output = _call_and_sample(lab, stack)
     assert (ok, failed) == (1, 0), output[-3000:]
     assert during[stack] >= 1, (during, output[-2000:])
     assert during[other] == 0, during

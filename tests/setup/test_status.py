@@ -97,14 +97,14 @@ def test_normal_mode_with_a_live_call(status_lab, tmp_path):
     local = labtools.host_ip_towards(lab.hosts['proxy'])
     result = {}
     call = threading.Thread(target=lambda: result.update(call=labtools.sipp_call(
-        lab.hosts['proxy'], local, duration_ms=10000, timeout=30)))
+        lab.hosts['proxy'], local, duration_ms=30000, timeout=60)))
     call.start()
     try:
         assert wait_for(lambda: lab.channels('primary').get('channels', 0) >= 1, 10), 'the call did not start'
         time.sleep(2)
         doc = status(lab, tmp_path)
     finally:
-        call.join(60)
+        call.join(90)
     assert result['call'][:2] == (1, 0), result['call'][2][-2000:]
 
     route = doc['route']
@@ -114,7 +114,7 @@ def test_normal_mode_with_a_live_call(status_lab, tmp_path):
     assert primary['reachable'] and secondary['reachable']
     assert primary['kamailio_dialogs'] == 1 and secondary['kamailio_dialogs'] == 0
     assert primary['asterisk_channels'] >= 1 and secondary['asterisk_channels'] == 0
-    assert 2 <= primary['longest_call_seconds'] <= 10
+    assert 2 <= primary['longest_call_seconds'] <= 30
     for group, one in (('primary', primary), ('secondary', secondary)):
         assert installed_version(lab, group).startswith(one['version']), one
         assert one['voicemail']['mounted'] is True, one['voicemail']
