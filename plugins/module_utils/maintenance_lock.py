@@ -39,14 +39,20 @@ def describe(lock):
     """Who holds ``lock`` and since when: ``upgrade.yml run 1a2b of root@ctl (pid 42) since <time>``."""
     if not lock:
         return 'nobody'
-    text = '%s' % (lock.get('owner') or 'unknown',)
+    return holder(lock) + ' since %s' % (lock.get('since') or '?')
+
+
+def holder(lock, owner_text=None):
+    """Who holds ``lock`` (not empty): ``upgrade.yml run 1a2b of root@ctl (pid 42)``; ``owner_text`` replaces the
+    owner's name."""
+    text = owner_text or '%s' % (lock.get('owner') or 'unknown',)
     if lock.get('run'):
         text += ' run %s' % lock['run']
     if lock.get('user') or lock.get('host'):
         text += ' of %s@%s' % (lock.get('user') or '?', lock.get('host') or '?')
     if lock.get('pid'):
         text += ' (pid %s)' % lock['pid']
-    return text + ' since %s' % (lock.get('since') or '?')
+    return text
 
 
 class LockHeld(Exception):

@@ -21,6 +21,8 @@ import calendar
 import json
 import time
 
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock
+
 STACKS = ('primary', 'secondary')
 PEER = {'primary': 'secondary', 'secondary': 'primary'}
 SEVERITIES = ('blocker', 'warning')
@@ -84,18 +86,7 @@ def lock_holder(lock):
     """A lock in words: 'operator (wazo-mode)', 'upgrade.yml run 1a2b of root@ctl (pid 42)', ..."""
     if not lock:
         return None
-    owner = lock.get('owner') or 'unknown'
-    if owner == 'wazo-mode':
-        text = 'operator (wazo-mode)'
-    else:
-        text = owner
-    if lock.get('run'):
-        text += ' run %s' % lock['run']
-    if lock.get('user') or lock.get('host'):
-        text += ' of %s@%s' % (lock.get('user') or '?', lock.get('host') or '?')
-    if lock.get('pid'):
-        text += ' (pid %s)' % lock['pid']
-    return text
+    return maintenance_lock.holder(lock, 'operator (wazo-mode)' if lock.get('owner') == 'wazo-mode' else None)
 
 
 def _route(proxy, ha):
