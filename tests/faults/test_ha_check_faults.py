@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import time
 
@@ -32,14 +31,6 @@ def unit(lab):
     return dict(line.split('=', 1) for line in out.strip().splitlines())
 
 
-def ha_state(lab):
-    out = lab.ssh('proxy', 'cat %s/ha-check.json' % STATE_DIR, check=False).stdout
-    try:
-        return json.loads(out)
-    except ValueError:
-        return {}
-
-
 def journal_since(lab, cursor_time):
     return lab.ssh('proxy', "journalctl -q -o cat --no-pager --since '%s' -u %s" % (cursor_time, UNIT),
                    check=False).stdout
@@ -51,7 +42,7 @@ def proxy_now(lab):
 
 def state_is(lab, state, pid=None):
     """ha-check.json when it says `state` (and was written by `pid`, if given), else None."""
-    st = ha_state(lab)
+    st = labtools.ha_state(lab)
     return st if st.get('state') == state and (pid is None or st.get('pid') == pid) else None
 
 
@@ -61,23 +52,13 @@ def restarted(lab, old_pid):
     return props if props['MainPID'] not in ('0', old_pid) and props['ActiveState'] == 'active' else None
 
 
-def wait_for(predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
 def back_to_normal(lab):
     """The HA check enabled and running (restarted if it is failed), no lock, mode normal."""
     lab.ssh('proxy', 'rm -f %s/maintenance.lock %s/ha-check-paused.json; systemctl reset-failed %s; '
                      'systemctl enable --now %s' % (STATE_DIR, STATE_DIR, UNIT, UNIT), check=False)
     lab.ssh('proxy', 'wazo-mode normal --no-wait --force', check=False)
-    assert wait_for(lambda: unit(lab)['ActiveState'] == 'active' and ha_state(lab).get('state') == 'normal', 20), \
-        (unit(lab), ha_state(lab))
+    assert labtools.wait_for(lambda: unit(lab)['ActiveState'] == 'active' and labtools.ha_state(lab).get('state') == 'normal', 20), \
+        (unit(lab), labtools.ha_state(lab))
 
 
 @pytest.fixture
@@ -96,7 +77,7 @@ def test_watchdog_restarts_a_hung_daemon(ha):
     ha.ssh('proxy', 'kill -STOP %s' % pid)
     try:
         started = time.monotonic()
-        after = wait_for(lambda: restarted(ha, pid), 10 + 5 + 15)
+        after = labtools.wait_for(lambda: restarted(ha, pid), 10 + 5 + 15)
         took = time.monotonic() - started
         assert after, 'the hung daemon was not restarted: %s' % unit(ha)
         assert int(after['NRestarts']) > int(before['NRestarts'])
@@ -104,7 +85,7 @@ def test_watchdog_restarts_a_hung_daemon(ha):
         log = journal_since(ha, since)
         assert 'watchdog timeout' in log.lower(), log[-2000:]
         # the new daemon runs the loop again and reports
-        st = wait_for(lambda: state_is(ha, 'normal', int(after['MainPID'])), 10)
+        st = labtools.wait_for(lambda: state_is(ha, 'normal', int(after['MainPID'])), 10)
         assert st and st['state'] == 'normal', st
         assert ha.ssh('proxy', 'kill -0 %s' % pid, check=False).returncode != 0   # the hung one is gone
     finally:
@@ -117,8 +98,8 @@ def test_corrupt_lock_file_does_not_kill_the_daemon(ha):
     since = proxy_now(ha)
     ha.ssh('proxy', r"printf '\377\376\000garbage' > %s/maintenance.lock" % STATE_DIR)
     try:
-        st = wait_for(lambda: state_is(ha, 'paused'), 10)
-        assert st, ha_state(ha)
+        st = labtools.wait_for(lambda: state_is(ha, 'paused'), 10)
+        assert st, labtools.ha_state(ha)
         assert 'maintenance.lock' in st['reason'] and st['lock']['owner'] == 'unknown'
         time.sleep(3)                                           # several rounds with the corrupt lock
         after = unit(ha)
@@ -128,7 +109,7 @@ def test_corrupt_lock_file_does_not_kill_the_daemon(ha):
         assert 'PAUSED' in log and 'maintenance.lock' in log, log[-2000:]
     finally:
         ha.ssh('proxy', 'rm -f %s/maintenance.lock' % STATE_DIR)
-    st = wait_for(lambda: state_is(ha, 'normal'), 10)
+    st = labtools.wait_for(lambda: state_is(ha, 'normal'), 10)
     assert st and unit(ha)['MainPID'] == before['MainPID']
 
 

@@ -282,6 +282,26 @@ def hint_states(lab, group, context='default'):
     return {m.group(1): m.group(4) for m in HINT_LINE.finditer(out) if m.group(2) == context}
 
 
+def wait_for(predicate, timeout, interval=0.5):
+    """Call ``predicate`` until it returns something true (returned) or ``timeout`` seconds pass (its last value)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def ha_state(lab, state_dir='/var/lib/wazo-maintenance'):
+    """The HA check's state file on the proxy (ha-check.json) as a dict; {} when it cannot be read."""
+    out = lab.ssh('proxy', 'cat %s/ha-check.json' % state_dir, check=False).stdout
+    try:
+        return json.loads(out)
+    except ValueError:
+        return {}
+
+
 def wait_hint(lab, group, exten, want, timeout, interval=0.5, context='default'):
     """Poll `core show hints` on a stack until the hint exten@context is in state `want`, at most `timeout`
     seconds. Returns (last state seen or None when the hint does not exist, seconds waited)."""

@@ -25,36 +25,17 @@ import pytest
 import labtools
 
 STATUS = os.path.join(labtools.ROOT, 'playbooks', 'status.yml')
-STATE_DIR = '/var/lib/wazo-maintenance'
-
-
-def ha_state(lab):
-    out = lab.ssh('proxy', 'cat %s/ha-check.json' % STATE_DIR, check=False).stdout
-    try:
-        return json.loads(out)
-    except ValueError:
-        return {}
-
-
-def wait_for(predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def back_to_normal(lab):
     """Asterisk running on the primary and answering SIP (else the HA check fails over again), then mode normal."""
     lab.ssh('primary', 'systemctl start asterisk', check=False)
     primary = lab.address('primary')
-    assert wait_for(lambda: lab.ssh('proxy', 'wazo-ha-check --probe %s' % primary, check=False).returncode == 0, 30)
-    assert wait_for(lambda: (ha_state(lab).get('primary') or {}).get('consecutive_failures') == 0, 10), ha_state(lab)
+    assert labtools.wait_for(lambda: lab.ssh('proxy', 'wazo-ha-check --probe %s' % primary, check=False).returncode == 0, 30)
+    assert labtools.wait_for(lambda: (labtools.ha_state(lab).get('primary') or {}).get('consecutive_failures') == 0, 10), labtools.ha_state(lab)
     lab.ssh('proxy', 'wazo-mode normal --no-wait', check=False)
-    assert wait_for(lambda: ha_state(lab).get('state') == 'normal' and lab.route_mode()['mode'] == 'normal', 30), \
-        ha_state(lab)
+    assert labtools.wait_for(lambda: labtools.ha_state(lab).get('state') == 'normal' and lab.route_mode()['mode'] == 'normal', 30), \
+        labtools.ha_state(lab)
 
 
 @pytest.fixture
@@ -100,7 +81,7 @@ def test_normal_mode_with_a_live_call(status_lab, tmp_path):
         lab.hosts['proxy'], local, duration_ms=30000, timeout=60)))
     call.start()
     try:
-        assert wait_for(lambda: lab.channels('primary').get('channels', 0) >= 1, 10), 'the call did not start'
+        assert labtools.wait_for(lambda: lab.channels('primary').get('channels', 0) >= 1, 10), 'the call did not start'
         time.sleep(2)
         doc = status(lab, tmp_path)
     finally:
@@ -138,7 +119,7 @@ def test_check_mode_changes_nothing_and_prints_the_table(status_lab):
 def test_operator_maintenance(status_lab, tmp_path):
     lab = status_lab
     lab.ssh('proxy', 'wazo-mode maintenance --no-wait')
-    assert wait_for(lambda: ha_state(lab).get('state') == 'paused', 10), ha_state(lab)
+    assert labtools.wait_for(lambda: labtools.ha_state(lab).get('state') == 'paused', 10), labtools.ha_state(lab)
     doc = status(lab, tmp_path)
     route = doc['route']
     assert route['mode'] == 'maintenance' and route['lock']['owner'] == 'wazo-mode'
@@ -156,7 +137,7 @@ def test_operator_maintenance(status_lab, tmp_path):
 def test_ha_check_failover(status_lab, tmp_path):
     lab = status_lab
     lab.ssh('primary', 'systemctl stop asterisk')
-    assert wait_for(lambda: ha_state(lab).get('state') == 'failover', 15), ha_state(lab)
+    assert labtools.wait_for(lambda: labtools.ha_state(lab).get('state') == 'failover', 15), labtools.ha_state(lab)
     doc = status(lab, tmp_path, '--check')
     route, ha = doc['route'], doc['ha_check']
     assert route['mode'] == 'maintenance' and route['lock'] is None
@@ -188,7 +169,7 @@ def test_last_replication_started_by_cron(status_lab, tmp_path):
                        check=False).stdout.strip()
 
     try:
-        started = wait_for(cron_started, 75, interval=2)
+        started = labtools.wait_for(cron_started, 75, interval=2)
     finally:
         lab.ssh('primary', 'rm -f %s' % cron)
     assert started, 'cron did not start the replication within 75 s'
