@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the lab image from Debian packages: debootstrap bookworm + systemd + sshd + what a Wazo stack
-# ships that the collection does not install itself (PostgreSQL 15). Rebuilt only when this recipe changes:
+# ships that the collection does not install itself (PostgreSQL 15), and Debian's firewalld (installed in every
+# container, disabled: lab/lab.sh enables it on the proxy only). Rebuilt only when this recipe changes:
 # the image tag is the hash of this file. Prints the image reference on stdout.
 set -euo pipefail
 hash=$(sha256sum "$0" | cut -c1-12)
@@ -33,6 +34,12 @@ deb $mirror bookworm-updates main
 deb $secmirror bookworm-security main
 SRC
 echo 'Acquire::Check-Valid-Until "false";' > "$rootfs/etc/apt/apt.conf.d/99lab-snapshot"
+# firewalld after the base system (its polkitd dependency does not configure inside debootstrap); nothing
+# starts in the chroot.
+printf '#!/bin/sh\nexit 101\n' > "$rootfs/usr/sbin/policy-rc.d"; chmod 755 "$rootfs/usr/sbin/policy-rc.d"
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends firewalld \
+  >"$work/firewalld.log" 2>&1 || { tail -n 20 "$work/firewalld.log" >&2; die "installing firewalld failed"; }
+rm -f "$rootfs/usr/sbin/policy-rc.d"
 # Units that make no sense in a container.
 for u in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
          getty@tty1.service console-getty.service systemd-logind.service systemd-remount-fs.service \
@@ -55,6 +62,9 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 UNIT
 chroot "$rootfs" systemctl enable ssh-hostkeys.service ssh.service cron.service >/dev/null 2>&1
+# firewalld runs only where lab/lab.sh enables it (the proxy): off in the image.
+chroot "$rootfs" systemctl disable firewalld.service >/dev/null 2>&1
+[ ! -e "$rootfs/etc/systemd/system/multi-user.target.wants/firewalld.service" ] || die "firewalld still enabled in the image"
 sed -i 's/^# *en_US.UTF-8/en_US.UTF-8/' "$rootfs/etc/locale.gen"
 chroot "$rootfs" locale-gen >/dev/null 2>&1 || true
 # Keep the package lists debootstrap fetched: a real server has them (roles install without an update).

@@ -9,11 +9,15 @@
 #   lab/lab.sh status     print the containers
 # Several labs can coexist: LAB_NAME (default wmm) prefixes every name, LAB_OCTET (default 10) picks
 # the subnet 10.89.<octet>.0/24, LAB_DIR (default .lab, or .lab-<name>) holds key, inventory, share.
+# The proxy runs Debian's firewalld (nftables backend, its default zone as shipped: ssh and dhcpv6-client
+# only), so every proof that goes through the proxy also proves what setup.yml opens; LAB_FIREWALLD=0 leaves
+# it off (the stacks never run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 LAB_NAME=${LAB_NAME:-wmm}
 LAB_OCTET=${LAB_OCTET:-10}
+LAB_FIREWALLD=${LAB_FIREWALLD:-1}
 if [ "$LAB_NAME" = wmm ]; then LAB_DIR=${LAB_DIR:-.lab}; else LAB_DIR=${LAB_DIR:-.lab-$LAB_NAME}; fi
 case "$LAB_DIR" in /*) ;; *) LAB_DIR="$root/$LAB_DIR" ;; esac
 net="$LAB_NAME-lab"
@@ -86,6 +90,11 @@ up() {
       sleep 1
     done
     [ -n "$ok" ] || die "$c: systemd did not come up (state '$state'); see: podman exec $c journalctl -b"
+    if [ "$h" = proxy ] && [ "$LAB_FIREWALLD" != 0 ]; then
+      podman exec "$c" systemctl enable --now firewalld.service >/dev/null 2>&1 \
+        && [ "$(podman exec "$c" firewall-cmd --state 2>&1)" = running ] \
+        || die "$c: firewalld does not run; see: podman exec $c journalctl -u firewalld"
+    fi
     podman exec "$c" sh -c "install -d -m 700 /root/.ssh && touch /root/.ssh/authorized_keys && \
       chmod 600 /root/.ssh/authorized_keys && (grep -qF '$pub' /root/.ssh/authorized_keys || echo '$pub' >> /root/.ssh/authorized_keys)"
   done

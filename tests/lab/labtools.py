@@ -403,3 +403,34 @@ def sipp_call_with_audio(target, local_ip, directory, service, duration_ms=4000,
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30, check=False)
     ok, failed = sipp_call_counts(proc.stdout)
     return ok, failed, proc.stdout + proc.stderr
+
+
+# --- reachability from the controller (the lab bridge's host address) ------------------------------------------
+
+def tcp_connects(address, port, timeout=3.0):
+    """True when a TCP connection to address:port opens within `timeout` seconds (refused, rejected by a
+    firewall or no answer: False)."""
+    import socket  # pylint: disable=import-outside-toplevel
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def rpcbind_answers(address, timeout=3.0, port=111):
+    """True when the portmapper at address answers an RPC NULL call over UDP within `timeout` seconds."""
+    import socket  # pylint: disable=import-outside-toplevel
+    import struct  # pylint: disable=import-outside-toplevel
+    xid = int(time.time() * 1000) & 0xFFFFFFFF
+    # ONC RPC call: xid, CALL, rpcvers 2, program 100000 (portmapper) version 2, procedure 0 (NULL),
+    # AUTH_NONE credentials and verifier
+    call = struct.pack('>10I', xid, 0, 2, 100000, 2, 0, 0, 0, 0, 0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(call, (address, port))
+            reply = sock.recv(512)
+        except OSError:
+            return False
+    return len(reply) >= 8 and struct.unpack('>2I', reply[:8]) == (xid, 1)
