@@ -11,8 +11,10 @@
   stack's logins equal to it (``agentd.reconcile``), so a login or logoff there is mirrored within one
   interval. When the route mode changed since the previous round (a switch by upgrade.yml, switch.yml,
   wazo-mode or the HA check), the stack that carried traffic until then is first copied onto the new one
-  (the hand-over: agents who logged in during a maintenance window keep their login after the switch back);
-  if it cannot be read (a failover: it is down) that is logged and the new stack is taken as it is.
+  (the hand-over: agents who logged in during a maintenance window keep their login after the switch back).
+  Only what changed on that stack since the daemon last read it is handed over (a three-way merge with the
+  logins it saw then, kept in ``agent-sync.json``): a login made on the new stack after the switch is not
+  undone. If it cannot be read (a failover: it is down) that is logged and the new stack is taken as it is.
 * A stack whose wazo-auth/wazo-agentd does not answer is logged with the reason and retried after a delay
   that doubles up to ``retry_max`` seconds; its recovery is logged too. Never skipped silently.
 
@@ -24,11 +26,17 @@ __metaclass__ = type
 
 import configparser
 import ipaddress
+import json
+import os
 
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import agentd
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils._atomic import atomic_write, read_text
 
 DEFAULT_CONFIG = '/etc/wazo-maintenance/agent-sync.conf'
+# In the state directory: the stack mirrored last ({"source": "primary"}), so a daemon (re)started after a route
+# change still hands the logins over.
+STATE_FILE = 'agent-sync.json'
 SECTION = 'agent-sync'
 STACKS = ('primary', 'secondary')
 OTHER = {'primary': 'secondary', 'secondary': 'primary'}
@@ -123,9 +131,37 @@ class Mirror:
         self.log = log
         self.read_traffic = read_traffic or (lambda: traffic_stack(cfg.state_dir))
         self._dest = None
-        self.source = None          # the stack mirrored during the previous round
-        self.handover_from = None   # set by a route change until its hand-over ran (or was given up)
+        self.state_file = os.path.join(cfg.state_dir, STATE_FILE)
+        # The stack mirrored during the previous round, and the stack whose logins a route change is to hand over
+        # (until done or given up): both kept across restarts.
+        self.source, self.handover_from, self.seen = self._load()
+        self._saved = self._state()
         self.down = {}              # stack -> {'since', 'error', 'delay', 'next'}
+
+    def _load(self):
+        """(source, handover_from, seen): ``seen`` the source's logins at the last round, None if unknown."""
+        try:
+            data = json.loads(read_text(self.state_file) or '{}')
+            stacks = [data.get(k) if data.get(k) in STACKS else None for k in ('source', 'handover_from')]
+            seen = data.get('seen')
+            seen = None if seen is None else dict(((t, n), where) for t, n, where in seen)
+            return stacks[0], stacks[1], seen
+        except (IOError, OSError, ValueError, TypeError, AttributeError):
+            return None, None, None
+
+    def _state(self):
+        seen = None if self.seen is None else sorted([k[0], k[1], v] for k, v in self.seen.items())
+        return {'source': self.source, 'handover_from': self.handover_from, 'seen': seen}
+
+    def _save(self):
+        state = self._state()
+        if state == self._saved:
+            return
+        try:
+            atomic_write(self.state_file, json.dumps(state) + '\n')
+            self._saved = state
+        except (IOError, OSError) as exc:
+            self.log('warning', 'cannot write %s: %s' % (self.state_file, exc))
 
     # -- unreachable stacks: report, back off, report the recovery
     def _failed(self, stack, exc, now):
@@ -148,8 +184,9 @@ class Mirror:
         self.log(level, 'mirror to the %s: %s -> %s' % (
             self._dest, agentd.describe(result), 'OK' if result['ok'] else 'FAILED: %s' % result['error']))
 
-    def _reconcile(self, src, dst, now):
-        """The reconcile result, or the name of the stack that could not be read."""
+    def _reconcile(self, src, dst, now, handover=False):
+        """The reconcile result, or the name of the stack that could not be read. A hand-over copies only the
+        agents whose login on ``src`` changed since :attr:`seen` (all of them when nothing was seen)."""
         self._dest = dst
         try:
             src_agents = self.clients[src].agents()
@@ -159,6 +196,13 @@ class Mirror:
             return exc.stack
         for stack in (src, dst):
             self._recovered(stack, now)
+        if handover and self.seen is not None:
+            now_logins = agentd.logins(src_agents)
+            changed = set(k for k in set(now_logins) | set(self.seen) if now_logins.get(k) != self.seen.get(k))
+            src_agents = [a for a in src_agents if agentd.agent_key(a) in changed]
+            dst_agents = [a for a in dst_agents if agentd.agent_key(a) in changed]
+        elif not handover:
+            self.seen = agentd.logins(src_agents)
         todo = agentd.plan(src_agents, dst_agents)
         result = {'actions': agentd.apply(self.clients[dst], todo['actions'], self._log_action),
                   'missing': todo['missing']}
@@ -181,6 +225,12 @@ class Mirror:
             self.log('notice', 'route mode changed: traffic now on the %s (was the %s)' % (src, self.source))
             self.handover_from = self.source
         self.source = src
+        try:
+            return self._mirror(src, now)
+        finally:
+            self._save()
+
+    def _mirror(self, src, now):
         waiting = self._waiting(now)
         if self.handover_from == src:
             self.handover_from = None   # switched back before the hand-over ran: nothing to hand over
@@ -189,8 +239,8 @@ class Mirror:
             if src in waiting:
                 return None
             if old not in waiting:
-                self.log('notice', 'hand-over: logins of the %s copied to the %s' % (old, src))
-                outcome = self._reconcile(old, src, now)
+                self.log('notice', 'hand-over: the logins of the %s copied to the %s' % (old, src))
+                outcome = self._reconcile(old, src, now, handover=True)
                 if outcome != old:
                     # done, or the new stack did not answer (the hand-over is tried again)
                     self.handover_from = None if outcome != src else old

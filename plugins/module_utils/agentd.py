@@ -102,19 +102,20 @@ class Agentd:
         self._call('POST', '/agents/by-number/%s/logoff' % agent['number'], tenant=agent.get('tenant_uuid'))
 
 
-def _key(agent):
+def agent_key(agent):
+    """(tenant, number): what identifies one agent on both stacks."""
     return (agent.get('tenant_uuid') or '', str(agent.get('number')))
 
 
 def logins(agents):
     """``{(tenant, number): 'extension@context'}`` of the logged agents (for diffs and reports)."""
-    return dict((_key(a), '%s@%s' % (a.get('extension'), a.get('context'))) for a in agents if a.get('logged'))
+    return dict((agent_key(a), '%s@%s' % (a.get('extension'), a.get('context'))) for a in agents if a.get('logged'))
 
 
 def plan(source, destination):
     """Actions making ``destination``'s logins those of ``source``: ``{'actions': [...], 'missing': [...]}``."""
-    dest = dict((_key(a), a) for a in destination)
-    src = dict((_key(a), a) for a in source)
+    dest = dict((agent_key(a), a) for a in destination)
+    src = dict((agent_key(a), a) for a in source)
     actions, missing = [], []
     for key in sorted(set(src) | set(dest)):
         s, d = src.get(key), dest.get(key)

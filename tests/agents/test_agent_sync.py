@@ -195,3 +195,23 @@ def test_agentd_down_is_reported_and_retried(lab, api):
     lab.ssh('secondary', 'systemctl start wazo-agentd')
     assert labtools.wait_for(lambda: api.logins_when_up('secondary') == {}, 70), api.logins_when_up('secondary')
     assert 'agentd of the secondary reachable again' in journal(lab, since)
+
+
+def test_hand_over_after_a_route_change_made_elsewhere(lab, api):
+    """The route changed by wazo-mode (as the HA check's failover and failback do) while the daemon is stopped: the
+    restarted daemon first copies the previous traffic stack's logins onto the new one, then mirrors the other way."""
+    lab.ssh('proxy', 'wazo-mode maintenance --no-wait')
+    assert labtools.wait_for(lambda: '"source": "secondary"' in lab.ssh(
+        'proxy', 'cat /var/lib/wazo-maintenance/agent-sync.json', check=False).stdout, 15)
+    lab.ssh('proxy', 'systemctl stop wazo-agent-sync')
+    api.login('secondary', '1002', '1002')          # during the "failover", on the stack carrying traffic
+    lab.ssh('proxy', 'wazo-mode normal --no-wait --force')
+    since = time.time() - 1
+    lab.ssh('proxy', 'systemctl start wazo-agent-sync')
+    # handed over to the primary, not logged off the secondary
+    assert labtools.wait_for(lambda: api.logins('primary') == {'1002': '1002@default'}, 15), api.logins('primary')
+    time.sleep(3)
+    assert api.logins('secondary') == {'1002': '1002@default'}
+    lines = journal(lab, since)
+    assert 'route mode changed: traffic now on the primary (was the secondary)' in lines, lines
+    assert 'mirror to the primary: login 1002 on 1002@default -> OK' in lines, lines

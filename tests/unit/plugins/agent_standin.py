@@ -132,6 +132,8 @@ class Stacks:
                       username=SYNC_USER, password=SYNC_PASSWORD, ca_file=self.ca, verify='true', timeout=3,
                       interval=0.2, retry_initial=0.5, retry_max=2, state_dir=os.path.join(self.tmp, 'state'))
         values.update(kw)
+        if not os.path.isdir(values['state_dir']):
+            os.makedirs(values['state_dir'])
         with open(path, 'w') as f:
             f.write('[agent-sync]\n' + ''.join('%s = %s\n' % kv for kv in values.items()))
         return str(path)

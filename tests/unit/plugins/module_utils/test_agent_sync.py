@@ -33,13 +33,18 @@ def stacks(running):
 
 class Harness:
     def __init__(self, stacks, tmp_path):
-        self.cfg = agent_sync.Config.load(stacks.config(tmp_path / 'agent-sync.conf'))
+        self.cfg = agent_sync.Config.load(stacks.config(tmp_path / 'agent-sync.conf',
+                                                        state_dir=str(tmp_path / 'state')))
         self.traffic = 'primary'
         self.lines = []
+        self.restart()
+        self.now = 1000.0
+
+    def restart(self):
+        """A new daemon (same state directory)."""
         self.mirror = agent_sync.Mirror(self.cfg, dict((s, self.cfg.client(s)) for s in agent_sync.STACKS),
                                         lambda level, msg: self.lines.append((level, msg)),
                                         read_traffic=lambda: self.traffic)
-        self.now = 1000.0
 
     def round(self, advance=0.0):
         self.now += advance
@@ -79,10 +84,37 @@ def test_switch_hands_over_then_mirrors_the_other_way(stacks, h):
     stacks.set_logins('secondary', {'1002': ('1002', 'default'), '1003': ('1003', 'default')})
     h.traffic = 'primary'
     h.round(2)
-    assert h.said('hand-over: logins of the secondary copied to the primary')
+    assert h.said('hand-over: the logins of the secondary copied to the primary')
     assert stacks.logins('primary') == {'1002': ('1002', 'default'), '1003': ('1003', 'default')}
     h.round(2)
     assert stacks.logins('secondary') == {'1002': ('1002', 'default'), '1003': ('1003', 'default')}
+
+
+def test_hand_over_keeps_what_changed_on_the_new_stack(stacks, h):
+    stacks.set_logins('primary', {'1001': D})
+    h.round()
+    # after the switch, before the next round: a login on the old stack, another one on the new stack
+    stacks.set_logins('primary', {'1001': D, '1002': ('1002', 'default')})
+    stacks.set_logins('secondary', {'1001': D, '1003': ('1003', 'default')})
+    h.traffic = 'secondary'
+    h.round(2)
+    assert stacks.logins('secondary') == {'1001': D, '1002': ('1002', 'default'), '1003': ('1003', 'default')}
+    h.round(2)
+    assert stacks.logins('primary') == stacks.logins('secondary')
+
+
+def test_hand_over_survives_a_restart(stacks, h):
+    # the daemon stops in maintenance; an agent logs in on the secondary; the route goes back to normal (a failback)
+    h.traffic = 'secondary'
+    h.round()
+    stacks.set_logins('secondary', {'1002': ('1002', 'default')})
+    h.traffic = 'primary'
+    h.restart()
+    h.round(2)
+    assert h.said('route mode changed: traffic now on the primary (was the secondary)')
+    assert stacks.logins('primary') == {'1002': ('1002', 'default')}
+    h.round(2)
+    assert stacks.logins('secondary') == {'1002': ('1002', 'default')}
 
 
 def test_agentd_down_is_reported_and_retried_with_backoff(stacks, h):
