@@ -26,6 +26,7 @@ import json
 import os
 import ssl
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -51,8 +52,14 @@ class Api:
         else:
             headers['X-Auth-Token'] = self.token(stack)
         req = urllib.request.Request(url, None if body is None else json.dumps(body).encode(), headers, method=method)
-        with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
-            raw = resp.read()
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 401 or auth or stack not in self.tokens:
+                raise
+            del self.tokens[stack]   # wazo-auth restarted (an upgrade): a new token
+            return self.call(stack, method, path, body)
         return json.loads(raw) if raw else None
 
     def token(self, stack):
