@@ -63,7 +63,7 @@ def assert_blf_crosses_both_ways(lab, bound=20.0):
 def assert_report_reads_like_a_person_wrote_it(report_dir, report):
     """The Markdown report: sections a person reads, durations in words, no Python dict/list/repr text."""
     md = (report_dir / ('upgrade-%s.md' % LAST)).read_text()
-    for section in ('## Calls', '## Steps', '## Warnings', '## What to check next'):
+    for section in ('## Calls', '## Call-center agents', '## Steps', '## Warnings', '## What to check next'):
         assert section in md, md
     assert re.search(r'in \d+ (min \d\d s|s)\. Both stacks now run %s' % re.escape(LAST), md), md
     for raw in ("{'", "[{", "': ", "None", "True", "False", "u'"):
@@ -111,6 +111,10 @@ def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
     at_switch = report['drain']['calls_at_switch']
     assert max(at_switch.get('kamailio', 0), at_switch.get('asterisk', 0)) > 0, report['drain']
     assert [s['step'] for s in report['steps']][-1] == 'replicate'
+    # agent logins reconciled at each switch, without error (agent_sync)
+    assert [a['when'] for a in report['agents']] == [
+        'before the switch to maintenance', 'before the switch to normal', 'after the switch to normal'], report['agents']
+    assert not any(a['error'] for a in report['agents']), report['agents']
     assert_report_reads_like_a_person_wrote_it(report_dir, report)
     # the samples: each stack measured on its own (while the primary was drained, the secondary carried calls)
     rows = [line.split(',') for line in samples.read_text().splitlines()[1:]]

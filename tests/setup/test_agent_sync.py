@@ -14,7 +14,7 @@ Proofs, in one sequence (two switch.yml runs, no upgrade):
 - the secondary's agentd down: the daemon reports it and retries with a growing delay, then catches up; the
   agent_reconcile module retries, then fails naming the stack (or warns with fail_on_error=false).
 
-    LAB_INVENTORY=$PWD/.lab-NAME/inventory.yml .venv/bin/pytest -q tests/agents/test_agent_sync.py
+    LAB_INVENTORY=$PWD/.lab-NAME/inventory.yml .venv/bin/pytest -q tests/setup/test_agent_sync.py
 """
 
 from __future__ import absolute_import, division, print_function
