@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import shlex
 
 import pytest
@@ -154,6 +155,8 @@ def test_a_third_address_reaches_sip_but_not_nfs(fw):
     assert (ok, failed) == (1, 0), output[-3000:]
 
 
+@pytest.mark.skipif(bool(os.environ.get('MOLECULE_SCENARIO_NAME')),
+                    reason="molecule's idempotence and check steps ran setup.yml twice on this lab just before")
 def test_second_setup_run_changes_nothing(fw):
     proc = fw.playbook('playbooks/setup.yml', check=False)
     out = proc.stdout + proc.stderr
