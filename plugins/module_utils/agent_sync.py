@@ -24,7 +24,6 @@ Standard library only.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import configparser
 import ipaddress
 import json
 import os
@@ -32,6 +31,7 @@ import os
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import agentd
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils._atomic import atomic_write, read_text
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils._ini_section import read_section
 
 DEFAULT_CONFIG = '/etc/wazo-maintenance/agent-sync.conf'
 # In the state directory: the stack mirrored last ({"source": "primary"}), so a daemon (re)started after a route
@@ -91,22 +91,9 @@ class Config:
 
     @classmethod
     def load(cls, path=DEFAULT_CONFIG):
-        parser = configparser.ConfigParser(interpolation=None)
+        sec = read_section(path, SECTION, cls.KEYS, ConfigError)
         try:
-            with open(path) as f:
-                parser.read_file(f)
-        except (IOError, OSError) as exc:
-            raise ConfigError('cannot read %s: %s' % (path, exc))
-        except configparser.Error as exc:
-            raise ConfigError('%s: %s' % (path, exc))
-        if parser.sections() != [SECTION]:
-            raise ConfigError('%s: one [%s] section expected, found %s' % (path, SECTION, parser.sections()))
-        kw = {}
-        try:
-            for key in parser[SECTION]:
-                if key not in cls.KEYS:
-                    raise ConfigError('%s: unknown key %r' % (path, key))
-                kw[key] = parser[SECTION].getboolean(key) if key == 'verify' else parser[SECTION][key].strip()
+            kw = dict((key, sec.getboolean(key) if key == 'verify' else sec[key].strip()) for key in sec)
             return cls(**kw).validate()
         except ValueError as exc:
             raise ConfigError('%s: %s' % (path, exc))

@@ -38,7 +38,6 @@ Usage: wazo-ha-check [--config FILE] | --check-config FILE | --probe HOST[:PORT]
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import configparser
 import faulthandler
 import ipaddress
 import json
@@ -65,6 +64,7 @@ if os.path.isdir(_LIBDIR) and _LIBDIR not in sys.path:
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import maintenance_lock  # noqa: E402
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import route_mode  # noqa: E402
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils._atomic import atomic_write  # noqa: E402
+from ansible_collections.wazo.maintenance_mode.plugins.module_utils._ini_section import read_section  # noqa: E402
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.kamailio_rpc import (  # noqa: E402
     KamailioError,
     KamailioRPC,
@@ -225,32 +225,16 @@ class Config:
 
     @classmethod
     def load(cls, path):
-        parser = configparser.ConfigParser(interpolation=None)
-        try:
-            with open(path) as f:
-                parser.read_file(f)
-        except (IOError, OSError) as exc:
-            raise ConfigError('cannot read %s: %s' % (path, exc))
-        except configparser.Error as exc:
-            raise ConfigError('%s: %s' % (path, exc))
-        if not parser.has_section(cls.SECTION):
-            raise ConfigError('%s: no [%s] section' % (path, cls.SECTION))
-        sec = parser[cls.SECTION]
-        known = set(cls().__dict__)
+        sec = read_section(path, cls.SECTION, set(cls().__dict__), ConfigError)
         kw = {}
         try:
             for key in sec:
-                if key not in known:
-                    raise ConfigError('%s: unknown key %r in [%s]' % (path, key, cls.SECTION))
                 if key in ('require_secondary_healthy', 'debug'):
                     kw[key] = sec.getboolean(key)
                 elif key in ('failover_commands', 'failback_commands'):
                     kw[key] = [line.strip() for line in sec[key].splitlines() if line.strip()]
                 else:
                     kw[key] = sec[key].strip()
-            for extra in parser.sections():
-                if extra != cls.SECTION:
-                    raise ConfigError('%s: unknown section [%s]' % (path, extra))
             return cls(**kw).validate()
         except ValueError as exc:
             raise ConfigError('%s: %s' % (path, exc))

@@ -157,7 +157,7 @@ def test_no_route_mode_yet(h):
     ('[agent-sync]\nprimary = x\nsecondary = 10.0.0.2\nusername = u\npassword = p\n', 'not an IP'),
     ('[agent-sync]\nprimary = 10.0.0.1\nsecondary = 10.0.0.2\nusername = u\n', 'password: missing'),
     ('[agent-sync]\nprimary = 10.0.0.1\nsecondary = 10.0.0.2\nusername = u\npassword = p\nbogus = 1\n', 'unknown key'),
-    ('[other]\n', 'one [agent-sync] section'),
+    ('[other]\n', 'no [agent-sync] section'),
 ])
 def test_config_refused(tmp_path, text, error):
     path = tmp_path / 'c.conf'
