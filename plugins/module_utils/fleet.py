@@ -49,6 +49,22 @@ def _seconds_between(steps, first, last):
     return round((end - start).total_seconds(), 1)
 
 
+def _version(value):
+    """A version as one text: the report's from/target may be {'primary': v, 'secondary': v}."""
+    if isinstance(value, dict):
+        found = sorted(set(str(v) for v in value.values() if v not in (None, '')))
+        return '/'.join(found) or None
+    return value
+
+
+def _calls(value):
+    """Calls on the primary at the switch: the report keeps Kamailio's dialogs and Asterisk's channels."""
+    if isinstance(value, dict):
+        counts = [value.get(k) for k in ('kamailio', 'asterisk') if isinstance(value.get(k), int)]
+        return max(counts) if counts else None
+    return value
+
+
 def site_line(site, record=None, report=None, versions=None):
     """One site's line of the fleet report.
 
@@ -63,10 +79,10 @@ def site_line(site, record=None, report=None, versions=None):
     return {
         'site': site,
         'result': result,
-        'before': report.get('from') or versions.get('before'),
-        'after': report.get('target') if result == SUCCEEDED and report else versions.get('after'),
+        'before': _version(report.get('from')) or versions.get('before'),
+        'after': _version(report.get('target')) if result == SUCCEEDED and report else versions.get('after'),
         'maintenance_seconds': _seconds_between(report.get('steps'), 'switch to maintenance', 'switch to normal'),
-        'calls_drained': drain.get('calls_at_switch'),
+        'calls_drained': _calls(drain.get('calls_at_switch')),
         'drain': drain.get('outcome'),
         'step': record.get('step'),
         'reason': record.get('reason') or '',

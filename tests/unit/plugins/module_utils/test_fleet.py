@@ -10,8 +10,8 @@ __metaclass__ = type
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.fleet import gate, render, site_line
 
 REPORT = {
-    'result': 'succeeded', 'from': '25.16', 'target': '26.01', 'seconds': '184.2',
-    'drain': {'calls_at_switch': 42, 'outcome': 'drained'},
+    'result': 'succeeded', 'from': {'primary': '25.16', 'secondary': '25.16'}, 'target': '26.01', 'seconds': '184.2',
+    'drain': {'calls_at_switch': {'time': 1796222206.9, 'kamailio': 42, 'asterisk': 40}, 'outcome': 'drained'},
     'steps': [{'step': 'upgrade secondary', 'ended': '2026-12-02T10:00:00.000000Z'},
               {'step': 'switch to maintenance', 'ended': '2026-12-02T10:00:10.500000Z'},
               {'step': 'switch to normal', 'ended': '2026-12-02T10:01:40.500000Z'}],
