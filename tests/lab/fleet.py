@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """One inventory for several labs, each lab a site (wazo_mm_site = the lab's name), as an operator writes it.
 
     python3 tests/lab/fleet.py OUT_DIR LAB_DIR [LAB_DIR ...]
