@@ -79,8 +79,8 @@ def site_line(site, record=None, report=None, versions=None):
     return {
         'site': site,
         'result': result,
-        'before': _version(report.get('from')) or versions.get('before'),
-        'after': _version(report.get('target')) if result == SUCCEEDED and report else versions.get('after'),
+        'before': _version(report.get('from')) or _version(versions.get('before')),
+        'after': _version(report.get('target')) if result == SUCCEEDED and report else _version(versions.get('after')),
         'maintenance_seconds': _seconds_between(report.get('steps'), 'switch to maintenance', 'switch to normal'),
         'calls_drained': _calls(drain.get('calls_at_switch')),
         'drain': drain.get('outcome'),
