@@ -9,26 +9,8 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import agent_sync
-from ansible_collections.wazo.maintenance_mode.tests.unit.plugins.agent_standin import ADDRESSES, Stacks
 
 D = ('1001', 'default')
-
-
-@pytest.fixture(scope='module')
-def running(tmp_path_factory):
-    s = Stacks(tmp_path_factory.mktemp('stacks')).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def stacks(running):
-    for stack in ADDRESSES:
-        running.set_logins(stack, {})
-    yield running
-    for stack in ADDRESSES:
-        if (stack, 'agentd') not in running.procs:
-            running.start(stack, roles=('agentd',))
 
 
 class Harness:

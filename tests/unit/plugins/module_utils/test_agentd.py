@@ -13,7 +13,6 @@ from ansible_collections.wazo.maintenance_mode.tests.unit.plugins.agent_standin 
     ADDRESSES,
     SYNC_PASSWORD,
     SYNC_USER,
-    Stacks,
     make_ca,
 )
 
@@ -53,23 +52,6 @@ def test_describe():
         'login 1001 on 1001@default'
     assert agentd.describe({'action': 'logoff', 'number': '1002', 'was': '1002@default'}) == \
         'logoff 1002 (was on 1002@default)'
-
-
-@pytest.fixture(scope='module')
-def running(tmp_path_factory):
-    s = Stacks(tmp_path_factory.mktemp('stacks')).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def stacks(running):
-    for stack in ADDRESSES:
-        running.set_logins(stack, {})
-    yield running
-    for stack in ADDRESSES:
-        if (stack, 'agentd') not in running.procs:
-            running.start(stack, roles=('agentd',))
 
 
 def client(stacks, stack, user=SYNC_USER, password=SYNC_PASSWORD, **kw):

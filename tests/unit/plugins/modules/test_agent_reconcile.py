@@ -9,27 +9,14 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.wazo.maintenance_mode.plugins.modules import agent_reconcile
-from ansible_collections.wazo.maintenance_mode.tests.unit.plugins.agent_standin import ADDRESSES, Stacks
 
 D = ('1001', 'default')
 
 
-@pytest.fixture(scope='module')
-def running(tmp_path_factory):
-    s = Stacks(tmp_path_factory.mktemp('stacks')).start()
-    yield s
-    s.stop()
-
-
 @pytest.fixture
-def stacks(running, host):  # host: exit_json/fail_json/warn captured (conftest)
-    for stack in ADDRESSES:
-        running.set_logins(stack, {})
-    running.host = host
-    yield running
-    for stack in ADDRESSES:
-        if (stack, 'agentd') not in running.procs:
-            running.start(stack, roles=('agentd',))
+def stacks(stacks, host):  # noqa: F811  (the shared fixture, plus exit_json/fail_json/warn captured: conftest)
+    stacks.host = host
+    return stacks
 
 
 def args(stacks, tmp_path, **kw):
