@@ -103,7 +103,7 @@ def test_firewalld_runs_on_the_proxy_only(fw):
 
 
 def test_setup_opens_sip_and_nfs_for_the_stacks_only(fw):
-    run_roles(fw)
+    # as the converged setup left them (the fixture requires it)
     port = '%d/udp' % int(fw.group_vars.get('wazo_mm_kamailio_port', 5060))
     for permanent in (False, True):
         conf = zone_config(fw, permanent)
@@ -170,6 +170,34 @@ def test_second_setup_run_changes_nothing(fw):
     assert recap and all(v['changed'] == 0 for v in recap.values()), (recap, out[-6000:])
 
 
+def test_stopped_firewalld_is_left_alone_and_reported(fw):
+    zone = cmd(fw, '--get-default-zone')
+    port = '%d/udp' % int(fw.group_vars.get('wazo_mm_kamailio_port', 5060))
+    try:
+        # take one of setup's rules away, then stop firewalld: a run must neither add it back nor touch anything
+        cmd(fw, '--permanent --zone=%s --remove-port=%s' % (zone, port))
+        fw.ssh('proxy', 'systemctl stop firewalld')
+        before = etc_firewalld(fw)
+        out, recap = run_roles(fw)
+        assert all(v['changed'] == 0 for v in recap.values()), recap
+        assert 'firewalld is installed on proxy but not running: left alone' in out, out[-4000:]
+        assert 'allows SIP (udp/%s) from anywhere' % port.split('/')[0] in out, out[-4000:]
+        assert 'mountd from %s and %s only' % (fw.address('primary'), fw.address('secondary')) in out, out[-4000:]
+        assert etc_firewalld(fw) == before
+        assert fw.ssh('proxy', 'systemctl is-active firewalld', check=False).stdout.strip() == 'inactive'
+        offline = fw.ssh('proxy', 'firewall-offline-cmd --zone=%s --list-ports' % zone).stdout.split()
+        assert port not in offline, offline
+    finally:
+        fw.ssh('proxy', 'systemctl start firewalld', check=False)
+    assert cmd(fw, '--state') == 'running'
+    # running again: the next run puts the rule back, permanent and live, and a run after it changes nothing
+    _out, recap = run_roles(fw)
+    assert recap['proxy']['changed'] == 1, recap
+    assert port in cmd(fw, '--zone=%s --list-ports' % zone)
+    assert port in cmd(fw, '--permanent --zone=%s --list-ports' % zone)
+    # the run after it changes nothing: test_operator_rules_and_zones_survive, next, runs the roles again
+
+
 def test_operator_rules_and_zones_survive(fw):
     zone = cmd(fw, '--get-default-zone')
     try:
@@ -205,32 +233,3 @@ def test_operator_rules_and_zones_survive(fw):
             cmd(fw, '%s--zone=%s --remove-service=mountd' % (flag, zone), check=False)
         cmd(fw, '--permanent --delete-zone=%s' % OPERATOR_ZONE, check=False)
         cmd(fw, '--reload', check=False)
-
-
-def test_stopped_firewalld_is_left_alone_and_reported(fw):
-    zone = cmd(fw, '--get-default-zone')
-    port = '%d/udp' % int(fw.group_vars.get('wazo_mm_kamailio_port', 5060))
-    try:
-        # take one of setup's rules away, then stop firewalld: a run must neither add it back nor touch anything
-        cmd(fw, '--permanent --zone=%s --remove-port=%s' % (zone, port))
-        fw.ssh('proxy', 'systemctl stop firewalld')
-        before = etc_firewalld(fw)
-        out, recap = run_roles(fw)
-        assert all(v['changed'] == 0 for v in recap.values()), recap
-        assert 'firewalld is installed on proxy but not running: left alone' in out, out[-4000:]
-        assert 'allows SIP (udp/%s) from anywhere' % port.split('/')[0] in out, out[-4000:]
-        assert 'mountd from %s and %s only' % (fw.address('primary'), fw.address('secondary')) in out, out[-4000:]
-        assert etc_firewalld(fw) == before
-        assert fw.ssh('proxy', 'systemctl is-active firewalld', check=False).stdout.strip() == 'inactive'
-        offline = fw.ssh('proxy', 'firewall-offline-cmd --zone=%s --list-ports' % zone).stdout.split()
-        assert port not in offline, offline
-    finally:
-        fw.ssh('proxy', 'systemctl start firewalld', check=False)
-    assert cmd(fw, '--state') == 'running'
-    # running again: the next run puts the rule back, permanent and live, and a run after it changes nothing
-    _out, recap = run_roles(fw)
-    assert recap['proxy']['changed'] == 1, recap
-    assert port in cmd(fw, '--zone=%s --list-ports' % zone)
-    assert port in cmd(fw, '--permanent --zone=%s --list-ports' % zone)
-    _out, recap = run_roles(fw)
-    assert all(v['changed'] == 0 for v in recap.values()), recap
