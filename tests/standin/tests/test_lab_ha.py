@@ -23,11 +23,21 @@ def pg_lines(lab, host):
     return hba.strip(), listen.strip()
 
 
+# After the reset: a xivo-check-master-status that cron started while the secondary was a slave still runs (it
+# pings the master for 20 s, then stops the slave's Wazo services, Asterisk included, as on a real slave). Wait
+# for it, then give the secondary its services back, so the next tests find the stack as the lab made it.
+SLAVE_CHECK_SETTLE = (
+    "for i in $(seq 60); do pgrep -f '[x]ivo-check-master-status' > /dev/null || break; sleep 1; done; "
+    "wazo-service status all > /dev/null 2>&1 || { wazo-service enable && wazo-service start; }"
+)
+
+
 @pytest.fixture()
 def ha_reset(lab):
     yield
     for host in ("primary", "secondary"):
         curl(lab, host, "PUT", "/1.1/ha", {"node_type": "disabled", "remote_address": ""})
+    lab.run("secondary", SLAVE_CHECK_SETTLE, timeout=120)
 
 
 def test_confd_validation(lab):
