@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to wazo.maintenance_mode
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures for the fault proofs: the lab after setup.yml (and the upgrade scenario), SIPp load.
+"""Fixtures for the fault proofs: a lab setup.yml converged (the scenario's converge), SIPp load.
 
 Each proof injects one fault, asserts the state it leaves, and puts the lab back (``lab.reset_versions()``
 and the proof's own cleanup) so that the next proof starts from a set-up lab in normal mode.

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make test`'s molecule step, on two labs side by side so that the whole run fits CI's time: the scenarios
+# lab, setup and upgrade on the main lab (LAB_NAME, LAB_DIR), the faults scenario (its converge is setup.yml)
+# on a lab of its own (FAULTS_LAB_NAME, default <LAB_NAME>f, subnet 10.89.FAULTS_LAB_OCTET.0/24, default 19).
+# Both labs are made fresh. The faults scenario's output goes to <its lab dir>.log and is printed after the
+# main scenarios; the last lines name every failed proof of either lab.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+LAB_NAME=${LAB_NAME:-wmm}
+MAIN_DIR=${LAB_DIR:-$([ "$LAB_NAME" = wmm ] && echo .lab || echo ".lab-$LAB_NAME")}
+F_NAME=${FAULTS_LAB_NAME:-${LAB_NAME}f}
+F_OCTET=${FAULTS_LAB_OCTET:-19}
+F_DIR=.lab-$F_NAME
+F_LOG=$PWD/$F_DIR.log
+MAIN_LOG=$PWD/$MAIN_DIR.log
+image=$(cat .cache/image)
+astroot=$(cat .cache/asterisk-root)
+
+for lab in "$LAB_NAME:$MAIN_DIR" "$F_NAME:$F_DIR"; do
+  LAB_NAME=${lab%%:*} LAB_DIR=${lab#*:} lab/lab.sh down
+done
+
+faults() {
+  export LAB_NAME=$F_NAME LAB_OCTET=$F_OCTET LAB_DIR=$F_DIR
+  lab/lab.sh up "$image" "$astroot"
+  make --no-print-directory standin
+  tests/molecule.sh faults
+}
+echo "=== molecule scenario faults: on lab $F_NAME, beside the others (log: $F_LOG)"
+faults > "$F_LOG" 2>&1 &
+f_pid=$!
+
+main_rc=0
+(
+  export LAB_NAME LAB_DIR=$MAIN_DIR
+  lab/lab.sh up "$image" "$astroot" && make --no-print-directory standin && tests/molecule.sh lab setup upgrade
+) 2>&1 | tee "$MAIN_LOG" || main_rc=$?
+f_rc=0
+wait "$f_pid" || f_rc=$?
+
+echo "=== molecule scenario faults on lab $F_NAME (rc $f_rc), its log:"
+cat "$F_LOG"
+echo "=== molecule: lab, setup, upgrade on lab $LAB_NAME: rc $main_rc; faults on lab $F_NAME: rc $f_rc"
+grep -h -e '^FAILED ' -e '^=== molecule scenario .* FAILED' "$MAIN_LOG" "$F_LOG" || true
+[ "$main_rc" -eq 0 ] && [ "$f_rc" -eq 0 ]
