@@ -18,12 +18,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import shlex
 
 import pytest
 
 import labtools  # tests/lab, put on sys.path by conftest.py
+from conftest import MOLECULE_RAN_SETUP_TWICE
 
 # The firewalld services the voicemail role allows and their ports as Debian's firewalld defines them.
 NFS_SERVICES = ('nfs', 'rpc-bind', 'mountd')
@@ -155,8 +155,7 @@ def test_a_third_address_reaches_sip_but_not_nfs(fw):
     assert (ok, failed) == (1, 0), output[-3000:]
 
 
-@pytest.mark.skipif(bool(os.environ.get('MOLECULE_SCENARIO_NAME')),
-                    reason="molecule's idempotence and check steps ran setup.yml twice on this lab just before")
+@MOLECULE_RAN_SETUP_TWICE
 def test_second_setup_run_changes_nothing(fw):
     proc = fw.playbook('playbooks/setup.yml', check=False)
     out = proc.stdout + proc.stderr

@@ -19,12 +19,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 import uuid
 
 import pytest
 
 import labtools  # tests/lab, put on sys.path by conftest.py
+from conftest import MOLECULE_RAN_SETUP_TWICE
 
 PLAYBOOK = labtools.setup_playbook('preflight', 'ssh_trust', 'ha')
 HA_PLAYBOOK = labtools.setup_playbook('preflight', 'ha')
@@ -34,11 +34,6 @@ TOKEN = 'lab-confd-token-' + uuid.uuid4().hex
 
 # every test runs after PLAYBOOK converged the lab (conftest.py's setup_converged, once for this module)
 pytestmark = pytest.mark.usefixtures('setup_converged')
-
-# molecule's idempotence and check steps ran the whole setup.yml (these plays included) on the converged
-# lab (0 changed twice): the same proof; outside molecule it runs here
-MOLECULE_RAN_SETUP_TWICE = pytest.mark.skipif(bool(os.environ.get('MOLECULE_SCENARIO_NAME')),
-                                              reason="molecule's idempotence and check steps proved it")
 
 
 def ha_config(lab, host):

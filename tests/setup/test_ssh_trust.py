@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import shlex
 import time
 import uuid
@@ -25,6 +24,7 @@ import uuid
 import pytest
 
 import labtools  # tests/lab, put on sys.path by conftest.py
+from conftest import MOLECULE_RAN_SETUP_TWICE
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils import proxy_commands
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.asterisk import parse_channels_count
 from ansible_collections.wazo.maintenance_mode.plugins.module_utils.drain import CHANNELS_COUNT_CMD
@@ -39,11 +39,6 @@ SSH_PLAYBOOK = labtools.setup_playbook('preflight', 'ssh_trust')
 
 # every test runs after PLAYBOOK converged the lab (conftest.py's setup_converged, once for this module)
 pytestmark = pytest.mark.usefixtures('setup_converged')
-
-# molecule's idempotence and check steps ran the whole setup.yml (these plays included) on the converged
-# lab (0 changed twice): the same proof; outside molecule it runs here
-MOLECULE_RAN_SETUP_TWICE = pytest.mark.skipif(bool(os.environ.get('MOLECULE_SCENARIO_NAME')),
-                                              reason="molecule's idempotence and check steps proved it")
 
 
 @MOLECULE_RAN_SETUP_TWICE
