@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 
 import yaml
 
+from celproof import assert_cel_continuity, window_start
 from conftest import FIRST, LAST, labtools
 
 UPGRADE = os.path.join(labtools.ROOT, 'playbooks', 'upgrade.yml')
@@ -82,8 +83,12 @@ def test_check_mode_prints_the_plan_and_changes_nothing(lab, tmp_path):
     assert lab.state() == before
 
 
-def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
+def test_upgrade_under_load_drops_no_call(lab, load, tmp_path, postgresql_down_during_upgrade):
+    """upgrade.yml under SIPp load through the proxy: no call fails, the cluster ends as it started on the new
+    version, the report and the timeline tell it. Each stack's PostgreSQL goes down during its upgrade (as the
+    real upgrade's PostgreSQL package does), so the same run proves CEL continuity (celproof.py)."""
     lab.reset_versions()
+    start = window_start(lab)
     cron_before = lab.ssh('primary', 'cat /etc/cron.d/xivo-ha-master').stdout
     samples = tmp_path / 'calls.csv'
     load.start(rate=10, calls=5000, min_ms=2000, max_ms=30000)
@@ -131,6 +136,8 @@ def test_upgrade_under_load_drops_no_call(lab, load, tmp_path):
     assert any(t.startswith('primary (peak ') and t != 'primary (peak 0)' for t in texts), (texts, peaks)
     # BLF state still crosses both ways once both stacks run the new version
     assert_blf_crosses_both_ways(lab)
+    # both stacks hold the same CEL rows and every call's call log, though each PostgreSQL was down
+    assert_cel_continuity(lab, tmp_path, report, result, start, postgresql_down_during_upgrade)
 
 
 def test_control_careless_upgrade_drops_calls(lab, load):
