@@ -67,7 +67,6 @@ def postgresql_down_during_upgrade(lab):
             lab.ssh(group, cleanup, check=False)
 
 
-
 def psql(lab, group, sql):
     """Rows of a query on a stack's asterisk database, as postgres (one text column per line)."""
     cmd = 'su postgres -c %s' % shlex.quote('psql -X -At -v ON_ERROR_STOP=1 -d asterisk -c %s' % shlex.quote(sql))
